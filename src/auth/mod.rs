@@ -1,0 +1,46 @@
+//! Everything that touches secrets: passwords, access tokens, the signed
+//! cookie, sessions and the login-failure limiter. No other module sees a
+//! password hash or computes a token's hash.
+
+pub mod cookie;
+pub mod limiter;
+pub mod password;
+pub mod sessions;
+pub mod token;
+
+use std::fmt;
+
+/// Failures of the auth layer.
+#[derive(Debug)]
+pub enum AuthError {
+    /// The database behind sessions or users failed.
+    Db(crate::db::DbError),
+    /// bcrypt refused a hash or a password (a corrupt stored hash, say).
+    Hash(String),
+    /// The OS random generator failed; nothing secret can be made.
+    Random(String),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Db(e) => write!(f, "{e}"),
+            AuthError::Hash(e) => write!(f, "password hash: {e}"),
+            AuthError::Random(e) => write!(f, "random generator: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl From<crate::db::DbError> for AuthError {
+    fn from(e: crate::db::DbError) -> Self {
+        AuthError::Db(e)
+    }
+}
+
+impl From<bcrypt::BcryptError> for AuthError {
+    fn from(e: bcrypt::BcryptError) -> Self {
+        AuthError::Hash(e.to_string())
+    }
+}

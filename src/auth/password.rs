@@ -1,0 +1,75 @@
+//! bcrypt password hashes, compatible with the original's (`$2b$12$`), its
+//! successor's (`$2a$`) and PHP's (`$2y$`).
+
+use super::AuthError;
+
+pub struct Passwords {
+    cost: u32,
+    /// A hash of nothing in particular, verified against when an account does
+    /// not exist so that a failed login takes the same time either way.
+    dummy_hash: String,
+}
+
+impl Passwords {
+    pub fn new(cost: u32) -> Result<Self, AuthError> {
+        let dummy_hash = bcrypt::hash("timing equaliser", cost)?;
+        Ok(Passwords { cost, dummy_hash })
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, AuthError> {
+        Ok(bcrypt::hash(password, self.cost)?)
+    }
+
+    /// Whether `password` matches `hash`. A stored hash that is not bcrypt
+    /// (or empty, as for Google accounts) matches nothing.
+    pub fn verify(&self, password: &str, hash: &str) -> bool {
+        bcrypt::verify(password, hash).unwrap_or(false)
+    }
+
+    /// Spends the time of one verification, for accounts that do not exist.
+    pub fn verify_nothing(&self, password: &str) {
+        let _ = bcrypt::verify(password, &self.dummy_hash);
+    }
+
+    /// Whether a stored hash is cheaper than the configured cost, so that a
+    /// successful login should replace it.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        hash_cost(hash).is_some_and(|cost| cost < self.cost)
+    }
+}
+
+/// The cost field of `$2b$12$...`.
+fn hash_cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // vectors.json, "bcrypt": made by Python's bcrypt.
+    const PASSWORD: &str = "pytest123";
+    const HASH_2B: &str = "$2b$12$LvAKw9jO8JBB2heIV06X2.K0Auccwlbs/0UKoX7BKN/70UJd6qaDe";
+    const HASH_2A: &str = "$2a$10$P8UHCQ/O.aXsGldPoV8fN.TCSg/pdbOt9YazOil83O22l3VUN9h.O";
+
+    #[test]
+    fn verifies_python_bcrypt_vectors() {
+        let p = Passwords::new(4).unwrap();
+        assert!(p.verify(PASSWORD, HASH_2B));
+        assert!(p.verify(PASSWORD, HASH_2A));
+        assert!(p.verify(PASSWORD, &HASH_2B.replacen("$2b$", "$2y$", 1)));
+        assert!(!p.verify("pytest124", HASH_2B));
+        assert!(!p.verify(PASSWORD, ""));
+        assert!(!p.verify(PASSWORD, "not a hash"));
+    }
+
+    #[test]
+    fn rehash_only_cheaper_hashes() {
+        let p = Passwords::new(11).unwrap();
+        assert!(p.needs_rehash(HASH_2A));
+        assert!(!p.needs_rehash(HASH_2B));
+        let new = p.hash("secret password").unwrap();
+        assert!(new.starts_with("$2b$11$"));
+        assert!(p.verify("secret password", &new));
+    }
+}

@@ -1,0 +1,227 @@
+//! Sessions: PostgreSQL holds them (so a restart logs nobody out), a map in
+//! memory answers almost every lookup (so an authenticated request costs no
+//! database round trip).
+//!
+//! Expiry slides: every use moves it to `now + ttl`, but never past
+//! `created + max`. The database learns of a slide only when the stored
+//! expiry lags by a tenth of the ttl, which keeps the write rate low; after a
+//! restart a session may therefore end up to that tenth early.
+
+use super::token::{self, TokenHash};
+use super::AuthError;
+use crate::db::users::User;
+use crate::db::{sessions as sql, Db, DbError};
+use crate::sync::{lock, unix_now};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Above this many cached sessions, new ones are read from the database.
+const MAX_CACHED: usize = 200_000;
+
+/// A live session, as handlers see it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user: User,
+    pub token_hash: TokenHash,
+    pub expires_at: i64,
+}
+
+struct Cached {
+    user: User,
+    created_at: i64,
+    expires_at: i64,
+    /// The expiry the database holds.
+    stored_expires_at: i64,
+}
+
+pub struct SessionStore {
+    db: Arc<Db>,
+    ttl: i64,
+    max: i64,
+    cache: Mutex<HashMap<TokenHash, Cached>>,
+}
+
+enum Lookup {
+    Live(Session, Option<i64>),
+    Dead,
+    Miss,
+}
+
+impl SessionStore {
+    pub fn new(db: Arc<Db>, ttl_secs: u64, max_secs: u64) -> Self {
+        SessionStore {
+            db,
+            ttl: ttl_secs as i64,
+            max: max_secs as i64,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts a session for `user`; returns the new token and the session.
+    pub fn create(&self, user: &User) -> Result<(String, Session), AuthError> {
+        let token = token::new_token()?;
+        let hash = TokenHash::of(&token);
+        let now = unix_now();
+        let expires_at = now + self.ttl.min(self.max);
+        sql::insert(&mut *self.db.conn()?, &hash.0, user.id, now, expires_at)?;
+        let cached = Cached {
+            user: user.clone(),
+            created_at: now,
+            expires_at,
+            stored_expires_at: expires_at,
+        };
+        self.remember(hash, cached);
+        let session = Session {
+            user: user.clone(),
+            token_hash: hash,
+            expires_at,
+        };
+        Ok((token, session))
+    }
+
+    /// The live session of `token`, renewed; `None` if unknown or expired.
+    pub fn validate(&self, token: &str) -> Result<Option<Session>, AuthError> {
+        if !token::looks_like_token(token) {
+            return Ok(None);
+        }
+        let hash = TokenHash::of(token);
+        let now = unix_now();
+        let (session, store) = match self.lookup_cached(hash, now) {
+            Lookup::Live(session, store) => (session, store),
+            Lookup::Dead => {
+                self.forget_in_db(hash);
+                return Ok(None);
+            }
+            Lookup::Miss => match self.load(hash, now)? {
+                Some(found) => found,
+                None => return Ok(None),
+            },
+        };
+        if let Some(expires_at) = store {
+            self.store_expiry(hash, now, expires_at);
+        }
+        Ok(Some(session))
+    }
+
+    fn lookup_cached(&self, hash: TokenHash, now: i64) -> Lookup {
+        let mut cache = lock(&self.cache);
+        let Some(c) = cache.get_mut(&hash) else {
+            return Lookup::Miss;
+        };
+        if now >= c.expires_at || now >= c.created_at + self.max {
+            cache.remove(&hash);
+            return Lookup::Dead;
+        }
+        let store = self.slide(c, now);
+        Lookup::Live(
+            Session {
+                user: c.user.clone(),
+                token_hash: hash,
+                expires_at: c.expires_at,
+            },
+            store,
+        )
+    }
+
+    /// Moves the expiry forward; returns the expiry to write to the database
+    /// when the stored one lags by a tenth of the ttl or more.
+    fn slide(&self, c: &mut Cached, now: i64) -> Option<i64> {
+        c.expires_at = (now + self.ttl).min(c.created_at + self.max);
+        let step = (self.ttl / 10).max(1);
+        (c.expires_at - c.stored_expires_at >= step).then_some(c.expires_at)
+    }
+
+    /// Reads a session the cache does not hold (after a restart, say).
+    fn load(&self, hash: TokenHash, now: i64) -> Result<Option<(Session, Option<i64>)>, DbError> {
+        let Some(row) = sql::find(&mut *self.db.conn()?, &hash.0)? else {
+            return Ok(None);
+        };
+        if now >= row.expires_at || now >= row.created_at + self.max {
+            self.forget_in_db(hash);
+            return Ok(None);
+        }
+        let mut cached = Cached {
+            user: row.user,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            stored_expires_at: row.expires_at,
+        };
+        let store = self.slide(&mut cached, now);
+        let session = Session {
+            user: cached.user.clone(),
+            token_hash: hash,
+            expires_at: cached.expires_at,
+        };
+        self.remember(hash, cached);
+        Ok(Some((session, store)))
+    }
+
+    fn remember(&self, hash: TokenHash, cached: Cached) {
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED {
+            let (now, max) = (unix_now(), self.max);
+            cache.retain(|_, c| now < c.expires_at && now < c.created_at + max);
+        }
+        if cache.len() < MAX_CACHED {
+            cache.insert(hash, cached);
+        }
+    }
+
+    /// Writes a slid expiry. A failure only delays it: the cache still
+    /// serves the session, and a later use tries again.
+    fn store_expiry(&self, hash: TokenHash, now: i64, expires_at: i64) {
+        let written = self
+            .db
+            .conn()
+            .and_then(|mut c| sql::touch(&mut *c, &hash.0, now, expires_at));
+        match written {
+            Ok(()) => {
+                if let Some(c) = lock(&self.cache).get_mut(&hash) {
+                    c.stored_expires_at = c.stored_expires_at.max(expires_at);
+                }
+            }
+            Err(e) => log::debug!("sessions: expiry not stored yet: {e}"),
+        }
+    }
+
+    fn forget_in_db(&self, hash: TokenHash) {
+        if let Err(e) = self
+            .db
+            .conn()
+            .and_then(|mut c| sql::delete(&mut *c, &hash.0))
+        {
+            log::debug!("sessions: expired session not deleted yet: {e}");
+        }
+    }
+
+    /// Ends one session (logout).
+    pub fn revoke(&self, hash: TokenHash) -> Result<(), AuthError> {
+        lock(&self.cache).remove(&hash);
+        sql::delete(&mut *self.db.conn()?, &hash.0)?;
+        Ok(())
+    }
+
+    /// Ends every session of a user (password change, deletion, reset).
+    pub fn revoke_user(&self, user_id: i32) -> Result<(), AuthError> {
+        lock(&self.cache).retain(|_, c| c.user.id != user_id);
+        sql::delete_for_user(&mut *self.db.conn()?, user_id)?;
+        Ok(())
+    }
+
+    /// Applies a role change to the user's live sessions at once.
+    pub fn set_role(&self, user_id: i32, role: &str) {
+        for c in lock(&self.cache).values_mut() {
+            if c.user.id == user_id {
+                c.user.role = role.to_owned();
+            }
+        }
+    }
+
+    /// Drops expired sessions from memory and from the database; the
+    /// janitor thread calls this every minute.
+    pub fn sweep(&self) -> Result<u64, AuthError> {
+        let (now, max) = (unix_now(), self.max);
+        lock(&self.cache).retain(|_, c| now < c.expires_at && now < c.created_at + max);
+        Ok(sql::delete_expired(&mut *self.db.conn()?, now, max)?)
+    }
+}

@@ -1,0 +1,54 @@
+//! Access tokens: 32 bytes from the OS generator, standard base64 (44
+//! characters), as the original platform made them. Only their SHA-256 is
+//! ever stored.
+
+use super::AuthError;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of a token's text: the key under which a session is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of(token: &str) -> TokenHash {
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+}
+
+/// Fills `N` bytes from the operating system's random generator.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], AuthError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// A new access token.
+pub fn new_token() -> Result<String, AuthError> {
+    let bytes: [u8; 32] = random_bytes()?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// Whether `text` could be a token at all; anything else is refused before
+/// it is hashed or looked up.
+pub fn looks_like_token(text: &str) -> bool {
+    text.len() == 44
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_44_chars_and_differ() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.len(), 44);
+        assert!(looks_like_token(&a));
+        assert_ne!(a, b);
+        assert_ne!(TokenHash::of(&a), TokenHash::of(&b));
+    }
+}

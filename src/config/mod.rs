@@ -1,0 +1,227 @@
+//! The JSON configuration: every key of the original platform with the same
+//! meaning, plus optional keys (limits, timeouts, lifetimes) with defaults.
+//!
+//! [`Config::load`] reads and validates the whole file up front; an error
+//! names the file, the key and the problem, and is printed as one line.
+
+use serde_json::{Map, Value};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod fields;
+use fields::Fields;
+
+/// Connection details of the PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgConfig {
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub checkout_timeout: Duration,
+}
+
+/// The account that `--create_admin` makes.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+}
+
+/// Limits of the module hub's WebSocket connections.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub max_frame_bytes: usize,
+    /// Outgoing messages queued per module before it counts as stuck.
+    pub queue_len: usize,
+    /// Bad messages in a row after which a connection is closed.
+    pub max_bad_messages: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this was read from; relative paths in it are resolved
+    /// against its folder.
+    pub path: PathBuf,
+    pub tls: bool,
+    pub ssl_cert: Option<PathBuf>,
+    pub ssl_key: Option<PathBuf>,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub public_url: Option<String>,
+    pub verify_keys: PathBuf,
+    pub pg: PgConfig,
+    pub admin: Option<AdminConfig>,
+    pub cookie_secret: String,
+    pub token_ttl: Duration,
+    pub session_max: Duration,
+    pub bcrypt_cost: u32,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub worker_threads: usize,
+    pub hash_threads: usize,
+    pub hash_queue: usize,
+    pub login_max_failures: u32,
+    pub login_failure_window: Duration,
+    pub hub: HubConfig,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub key: Option<String>,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(
+                f,
+                "config {}: key '{key}': {}",
+                self.path.display(),
+                self.problem
+            ),
+            None => write!(f, "config {}: {}", self.path.display(), self.problem),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads, parses and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let whole = |problem: String| ConfigError {
+            path: path.to_owned(),
+            key: None,
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| whole(e.to_string()))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| whole(e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(whole("expected a JSON object".into()));
+        };
+        Self::from_map(path, map)
+    }
+
+    /// Validates an already parsed configuration; `path` names it in errors.
+    pub fn from_map(path: &Path, map: Map<String, Value>) -> Result<Config, ConfigError> {
+        let mut f = Fields::new(path, map);
+        let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+        let config = Config {
+            path: path.to_owned(),
+            tls: f.bool("tls", true)?,
+            ssl_cert: f.opt_string("ssl_cert")?.map(|p| base.join(p)),
+            ssl_key: f.opt_string("ssl_key")?.map(|p| base.join(p)),
+            bind: f.parsed("bind", "0.0.0.0")?,
+            port: f.int("port", 8888, 0, 65_535)? as u16,
+            public_url: f.opt_string("public_url")?,
+            verify_keys: base.join(f.string_or("verify_keys", "verify_keys.json")?),
+            pg: PgConfig {
+                user: f.string("pguser")?,
+                password: f.string_or("pgpassword", "")?,
+                host: f.string_or("pghost", "localhost")?,
+                port: f.int("pgport", 5432, 1, 65_535)? as u16,
+                dbname: f.string("pgdb")?,
+                pool_size: f.int("pg_pool_size", 16, 1, 1000)? as u32,
+                checkout_timeout: f.secs("pg_checkout_timeout_seconds", 3, 1, 600)?,
+            },
+            admin: admin(&mut f)?,
+            cookie_secret: f.string("cookie_secret")?,
+            token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
+            session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
+            bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)? as u32,
+            max_connections: f.int("max_connections", 1024, 1, 1_000_000)? as usize,
+            max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)? as usize,
+            header_timeout: f.secs("header_timeout_seconds", 10, 1, 3600)?,
+            idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
+            max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,
+            worker_threads: f.int("worker_threads", 16, 1, 1024)? as usize,
+            hash_threads: f.int("hash_threads", default_hash_threads(), 1, 256)? as usize,
+            hash_queue: f.int("hash_queue", 256, 1, 100_000)? as usize,
+            login_max_failures: f.int("login_max_failures", 10, 1, 1_000_000)? as u32,
+            login_failure_window: f.secs("login_failure_window_seconds", 900, 1, 86_400)?,
+            hub: HubConfig {
+                ping_interval: f.secs("hub_ping_interval_seconds", 30, 1, 3600)?,
+                ping_timeout: f.secs("hub_ping_timeout_seconds", 60, 1, 3600)?,
+                max_frame_bytes: f.int("hub_max_frame_bytes", 64 << 10, 1024, 16 << 20)? as usize,
+                queue_len: f.int("hub_queue_len", 1024, 1, 1_000_000)? as usize,
+                max_bad_messages: f.int("hub_max_bad_messages", 100, 1, 1_000_000)? as u32,
+            },
+        };
+        config.check(&mut f)?;
+        for key in f.unknown_keys() {
+            log::warn!("config {}: unknown key '{key}' ignored", path.display());
+        }
+        Ok(config)
+    }
+
+    fn check(&self, f: &mut Fields) -> Result<(), ConfigError> {
+        if self.tls && (self.ssl_cert.is_none() || self.ssl_key.is_none()) {
+            let key = if self.ssl_cert.is_none() {
+                "ssl_cert"
+            } else {
+                "ssl_key"
+            };
+            return Err(f.error(
+                key,
+                "missing: TLS needs ssl_cert and ssl_key (or set \"tls\": false behind a proxy)",
+            ));
+        }
+        if self.cookie_secret.len() < 16 {
+            return Err(f.error("cookie_secret", "must be at least 16 characters"));
+        }
+        if self.session_max < self.token_ttl {
+            return Err(f.error(
+                "session_max_seconds",
+                "must not be shorter than token_ttl_seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The URL users reach the platform at, used in links sent by mail.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls { "https" } else { "http" };
+                format!("{scheme}://localhost:{}", self.port)
+            }
+        }
+    }
+}
+
+fn admin(f: &mut Fields) -> Result<Option<AdminConfig>, ConfigError> {
+    let username = f.opt_string("platform_admin_username")?;
+    let password = f.opt_string("platform_admin_password")?;
+    let email = f.opt_string("platform_admin_email")?;
+    Ok(match (username, password, email) {
+        (Some(username), Some(password), Some(email)) => Some(AdminConfig {
+            username,
+            password,
+            email,
+        }),
+        _ => None,
+    })
+}
+
+/// Half the cores hash passwords at most, so a burst of logins leaves the
+/// other half to everything else.
+fn default_hash_threads() -> i64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).max(1) as i64
+}

@@ -1,0 +1,130 @@
+//! PostgreSQL: the connection pool, the schema, and every SQL statement of the
+//! platform (no other module contains SQL).
+//!
+//! Functions take `&mut impl GenericClient`, so they run on a pooled
+//! connection or inside a transaction alike, and they read rows with
+//! `try_get` (never the panicking `get`).
+
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use crate::config::PgConfig;
+use postgres::error::SqlState;
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// Failures of the database layer.
+#[derive(Debug)]
+pub enum DbError {
+    /// No connection could be had, or it broke: the server is down or
+    /// restarting. Requests answer 503 and the pool reconnects by itself.
+    Unavailable(String),
+    /// A unique constraint refused a row; names the constraint.
+    Duplicate(String),
+    /// Any other failure: a bug or a schema that is not ours.
+    Query(String),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unavailable(e) => write!(f, "database unavailable: {e}"),
+            DbError::Duplicate(c) => write!(f, "duplicate value for {c}"),
+            DbError::Query(e) => write!(f, "database query failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<postgres::Error> for DbError {
+    fn from(e: postgres::Error) -> Self {
+        let Some(db) = e.as_db_error() else {
+            // No server error: the connection itself failed or closed.
+            return DbError::Unavailable(e.to_string());
+        };
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return DbError::Duplicate(db.constraint().unwrap_or("unknown").to_owned());
+        }
+        // Classes 08 (connection) and 57 (operator intervention: shutdown,
+        // restart) mean the server is going away, not that we erred.
+        if code.code().starts_with("08") || code.code().starts_with("57") {
+            return DbError::Unavailable(db.message().to_owned());
+        }
+        DbError::Query(format!("{}: {}", code.code(), db.message()))
+    }
+}
+
+impl From<r2d2::Error> for DbError {
+    fn from(e: r2d2::Error) -> Self {
+        DbError::Unavailable(e.to_string())
+    }
+}
+
+/// The pool of synchronous PostgreSQL connections.
+pub struct Db {
+    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+}
+
+impl Db {
+    /// Makes the pool without connecting: connections open on first use, so
+    /// the server can start (and recover) while PostgreSQL is away.
+    pub fn new(cfg: &PgConfig) -> Db {
+        let mut pg = postgres::Config::new();
+        pg.user(&cfg.user)
+            .password(&cfg.password)
+            .host(&cfg.host)
+            .port(cfg.port)
+            .dbname(&cfg.dbname)
+            .application_name("sse-platform")
+            .connect_timeout(Duration::from_secs(5))
+            .keepalives_idle(Duration::from_secs(30))
+            // A statement stuck behind a lock must not hold a request forever.
+            .options("-c statement_timeout=15000");
+        let manager = PostgresConnectionManager::new(pg, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(cfg.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(cfg.checkout_timeout)
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(manager);
+        Db { pool }
+    }
+
+    pub fn conn(&self) -> Result<Conn, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Waits for PostgreSQL at start-up, retrying with backoff until `limit`.
+    pub fn wait_until_ready(&self, limit: Duration) -> Result<(), DbError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match self.conn() {
+                Ok(_) => return Ok(()),
+                Err(e) if start.elapsed() + pause > limit => return Err(e),
+                Err(e) => {
+                    log::warn!("db: not reachable yet ({e}); retrying in {pause:?}");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(4));
+                }
+            }
+        }
+    }
+}
+
+/// r2d2 reports connection failures here; once per failure is enough.
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<postgres::Error> for LogErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        log::warn!("db: connection failed: {}", DbError::from(error));
+    }
+}

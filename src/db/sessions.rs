@@ -1,0 +1,71 @@
+//! SQL on the `sessions` table. Times are Unix seconds.
+
+use super::users::{user_from_row, User};
+use super::DbError;
+use postgres::GenericClient;
+
+pub struct SessionRow {
+    pub user: User,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert(
+    c: &mut impl GenericClient,
+    token_hash: &[u8],
+    user_id: i32,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen, expires_at)
+         VALUES ($1, $2, $3, $3, $4)",
+        &[&token_hash, &user_id, &now, &expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn find(c: &mut impl GenericClient, token_hash: &[u8]) -> Result<Option<SessionRow>, DbError> {
+    let row = c.query_opt(
+        "SELECT s.created_at, s.expires_at, u.id, u.name, u.email, u.role, u.google_user
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        &[&token_hash],
+    )?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(SessionRow {
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        user: user_from_row(&row)?,
+    }))
+}
+
+/// Records a use: moves the sliding expiry forward.
+pub fn touch(
+    c: &mut impl GenericClient,
+    token_hash: &[u8],
+    now: i64,
+    expires_at: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE sessions SET last_seen = $2, expires_at = $3 WHERE token_hash = $1",
+        &[&token_hash, &now, &expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn delete(c: &mut impl GenericClient, token_hash: &[u8]) -> Result<(), DbError> {
+    c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
+    Ok(())
+}
+
+pub fn delete_for_user(c: &mut impl GenericClient, user_id: i32) -> Result<u64, DbError> {
+    Ok(c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id])?)
+}
+
+/// Removes sessions past their sliding expiry or older than `max_age`.
+pub fn delete_expired(c: &mut impl GenericClient, now: i64, max_age: i64) -> Result<u64, DbError> {
+    Ok(c.execute(
+        "DELETE FROM sessions WHERE expires_at < $1 OR created_at < $1 - $2",
+        &[&now, &max_age],
+    )?)
+}

@@ -1,0 +1,253 @@
+//! Account handlers: register, login, logout, password change, deletion and
+//! "who am I". Passwords are checked in the hashing lane (see `routes`).
+
+use super::error::ApiError;
+use super::reply::Reply;
+use super::request::Req;
+use super::session::{self, authenticate};
+use super::validate;
+use crate::auth::sessions::Session;
+use crate::ctx::Ctx;
+use crate::db::users::{self, Credentials, User};
+use crate::db::DbError;
+use crate::hub::Event;
+use serde_json::json;
+
+/// POST /register: `email`, `nickname`, `password`.
+pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let email = req.require("email")?.trim();
+    let nickname = req.require("nickname")?;
+    let password = req.require("password")?;
+    validate::email(email)?;
+    validate::nickname(nickname)?;
+    validate::new_password(password)?;
+    {
+        let mut conn = ctx.db.conn()?;
+        if !users::by_email(&mut *conn, email)?.is_empty() {
+            return Err(ApiError::conflict("email_already_exists"));
+        }
+        if !users::by_name(&mut *conn, nickname)?.is_empty() {
+            return Err(ApiError::conflict("username_already_exists"));
+        }
+    }
+    // Hash without holding a database connection: it takes a quarter second.
+    let hash = ctx.passwords.hash(password)?;
+    let user = users::insert(
+        &mut *ctx.db.conn()?,
+        email,
+        nickname,
+        Some(&hash),
+        "guest",
+        false,
+    )
+    .map_err(|e| match e {
+        // Lost a race with a concurrent registration.
+        DbError::Duplicate(c) if c.contains("name") => {
+            ApiError::conflict("username_already_exists")
+        }
+        DbError::Duplicate(_) => ApiError::conflict("email_already_exists"),
+        other => other.into(),
+    })?;
+    log::info!("accounts: registered user {}", user.id);
+    signed_in(ctx, req, &user)
+}
+
+/// POST /login: (`email` or `nickname`), `password`.
+pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let password = req.require("password")?;
+    let email = req.param("email").map(str::trim).filter(|e| !e.is_empty());
+    let nickname = req.param("nickname").filter(|n| !n.is_empty());
+    let account_key = match (email, nickname) {
+        (Some(e), _) => format!("email:{}", e.to_lowercase()),
+        (None, Some(n)) => format!("name:{n}"),
+        (None, None) => return Err(ApiError::missing_parameter()),
+    };
+    let ip_key = req.client();
+    for (limiter, key) in [
+        (&ctx.account_failures, &account_key),
+        (&ctx.address_failures, &ip_key),
+    ] {
+        if let Err(wait) = limiter.check(key) {
+            return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
+        }
+    }
+    let found = {
+        let mut conn = ctx.db.conn()?;
+        match email {
+            Some(e) => users::by_email(&mut *conn, e)?,
+            None => users::by_name(&mut *conn, nickname.unwrap_or_default())?,
+        }
+    };
+    match check_password(ctx, found, password) {
+        Ok(creds) => {
+            ctx.account_failures.forget(&account_key);
+            upgrade_hash(ctx, &creds, password);
+            signed_in(ctx, req, &creds.user)
+        }
+        Err(e) => {
+            ctx.account_failures.fail(&account_key);
+            ctx.address_failures.fail(&ip_key);
+            Err(e)
+        }
+    }
+}
+
+/// Exactly one account must match, and its password. Every path spends one
+/// bcrypt verification, so timing does not tell which check failed.
+fn check_password(
+    ctx: &Ctx,
+    mut found: Vec<Credentials>,
+    password: &str,
+) -> Result<Credentials, ApiError> {
+    if found.len() != 1 {
+        ctx.passwords.verify_nothing(password);
+        let reason = if found.is_empty() {
+            "user_not_found"
+        } else {
+            "login_ambiguous"
+        };
+        return Err(ApiError::conflict(reason));
+    }
+    let creds = found.remove(0);
+    let Some(hash) = creds.hashed_password.as_deref().filter(|h| !h.is_empty()) else {
+        ctx.passwords.verify_nothing(password);
+        return Err(ApiError::unauthorized("google_account_has_no_password"));
+    };
+    if !ctx.passwords.verify(password, hash) {
+        return Err(ApiError::unauthorized("password_validation_failed"));
+    }
+    Ok(creds)
+}
+
+/// Re-hashes a password stored at a lower cost than configured. Failure is
+/// harmless: the old hash still works, and the next login tries again.
+fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
+    let Some(old) = creds.hashed_password.as_deref() else {
+        return;
+    };
+    if !ctx.passwords.needs_rehash(old) {
+        return;
+    }
+    let stored = ctx
+        .passwords
+        .hash(password)
+        .map_err(ApiError::from)
+        .and_then(|h| {
+            Ok(users::set_password(
+                &mut *ctx.db.conn()?,
+                creds.user.id,
+                &h,
+            )?)
+        });
+    match stored {
+        Ok(()) => log::info!("accounts: upgraded password hash of user {}", creds.user.id),
+        Err(e) => log::warn!(
+            "accounts: hash upgrade of user {} failed: {}",
+            creds.user.id,
+            e.reason
+        ),
+    }
+}
+
+/// Starts a session and answers as the original did: the token in the body
+/// and in the signed cookie, and `user_login` to the modules.
+pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
+    let (token, _) = ctx.sessions.create(user)?;
+    ctx.hub.broadcast(&Event::UserLogin {
+        user,
+        token: &token,
+    });
+    let cookie = session::set_cookie(ctx, req, &token, req.flag("remember"));
+    Ok(
+        Reply::ok(json!({"status": 200, "success": true, "access_token": token}))
+            .with_header("Set-Cookie", cookie),
+    )
+}
+
+/// POST /logout: ends the session if there is one; always clears the cookie.
+pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    if let Some(token) = session::token(ctx, req) {
+        if let Some(s) = ctx.sessions.validate(&token)? {
+            ctx.sessions.revoke(s.token_hash)?;
+            ctx.hub.broadcast(&Event::UserLogout { token: &token });
+        }
+    }
+    Ok(
+        Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))
+            .with_header("Set-Cookie", session::clear_cookie(req)),
+    )
+}
+
+/// The account behind a session, with its password hash.
+fn credentials(ctx: &Ctx, session: &Session) -> Result<Credentials, ApiError> {
+    users::by_id(&mut *ctx.db.conn()?, session.user.id)?.ok_or(ApiError::new(404, "user_not_found"))
+}
+
+/// POST /password/change: `old_password`, `new_password`; ends every
+/// session of the user, so they log in again.
+pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let session = authenticate(ctx, req)?;
+    let old = req.require("old_password")?;
+    let new = req.require("new_password")?;
+    let creds = credentials(ctx, &session)?;
+    let hash = creds.hashed_password.as_deref().filter(|h| !h.is_empty());
+    let Some(hash) = hash else {
+        return Err(ApiError::bad_request("google_account_has_no_password"));
+    };
+    if !ctx.passwords.verify(old, hash) {
+        return Err(ApiError::bad_request("old_password_not_valid"));
+    }
+    validate::new_password(new)?;
+    let new_hash = ctx.passwords.hash(new)?;
+    users::set_password(&mut *ctx.db.conn()?, creds.user.id, &new_hash)?;
+    ctx.sessions.revoke_user(creds.user.id)?;
+    if let Some(token) = session::token(ctx, req) {
+        ctx.hub.broadcast(&Event::UserLogout { token: &token });
+    }
+    log::info!("accounts: user {} changed the password", creds.user.id);
+    Ok(
+        Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
+            .with_header("Set-Cookie", session::clear_cookie(req)),
+    )
+}
+
+/// DELETE /delete_account: `password`.
+pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let session = authenticate(ctx, req)?;
+    let password = req.require("password")?;
+    let creds = credentials(ctx, &session)?;
+    let hash = creds.hashed_password.as_deref().filter(|h| !h.is_empty());
+    let Some(hash) = hash else {
+        return Err(ApiError::bad_request("google_account_has_no_password"));
+    };
+    if !ctx.passwords.verify(password, hash) {
+        return Err(ApiError::unauthorized("password_validation_failed"));
+    }
+    users::delete(&mut *ctx.db.conn()?, creds.user.id)?;
+    ctx.sessions.revoke_user(creds.user.id)?;
+    let token = session::token(ctx, req).unwrap_or_default();
+    ctx.hub.broadcast(&Event::UserDelete {
+        user_id: creds.user.id,
+        token: &token,
+    });
+    log::info!("accounts: deleted user {}", creds.user.id);
+    Ok(Reply::no_content().with_header("Set-Cookie", session::clear_cookie(req)))
+}
+
+/// GET /me: the signed-in user, for the pages.
+pub fn me(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let user = authenticate(ctx, req)?.user;
+    Ok(Reply::ok(
+        json!({"status": 200, "success": true, "user": user_json(&user)}),
+    ))
+}
+
+pub fn user_json(user: &User) -> serde_json::Value {
+    json!({
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "google_user": user.google_user,
+    })
+}

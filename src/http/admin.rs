@@ -1,0 +1,74 @@
+//! Roles, the user list and the running modules.
+
+use super::accounts::user_json;
+use super::error::ApiError;
+use super::reply::Reply;
+use super::request::Req;
+use super::session::{authenticate, authenticate_admin};
+use super::validate;
+use crate::ctx::Ctx;
+use crate::db::users;
+use crate::hub::Event;
+use serde_json::{json, Map, Value};
+
+/// GET /roles: the caller's own role.
+pub fn get_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let session = authenticate(ctx, req)?;
+    Ok(Reply::ok(
+        json!({"type": "permission_response", "role": session.user.role}),
+    ))
+}
+
+/// POST /roles (admin): `user_name`, `role`. Applies to the user's live
+/// sessions at once and tells the modules.
+pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    authenticate_admin(ctx, req)?;
+    let name = req.require("user_name")?;
+    let role = req.require("role")?;
+    validate::role(role)?;
+    let ids = users::set_role(&mut *ctx.db.conn()?, name, role)?;
+    if ids.is_empty() {
+        return Err(ApiError::new(404, "user_not_found"));
+    }
+    for id in ids {
+        ctx.sessions.set_role(id, role);
+    }
+    ctx.hub.broadcast(&Event::UserRoleChange {
+        username: name,
+        role,
+    });
+    log::info!("admin: role of a user set to {role}");
+    Ok(Reply::ok(json!({"status": 200, "success": true})))
+}
+
+/// GET /users (admin).
+pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    authenticate_admin(ctx, req)?;
+    let list: Vec<Value> = users::list(&mut *ctx.db.conn()?)?
+        .iter()
+        .map(user_json)
+        .collect();
+    Ok(Reply::ok(
+        json!({"status": 200, "success": true, "user_list": list}),
+    ))
+}
+
+/// GET /execution/running: the platform and every registered module.
+pub fn running(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    authenticate(ctx, req)?;
+    Ok(Reply::ok(json!({"running_modules": running_modules(ctx)})))
+}
+
+/// `{"platform": {"port": 8888}, "<module>": {"port": P[, "url": U]}}`.
+pub fn running_modules(ctx: &Ctx) -> Value {
+    let mut map = Map::new();
+    map.insert("platform".into(), json!({"port": ctx.port}));
+    for m in ctx.hub.running_modules() {
+        let mut entry = json!({"port": m.port});
+        if let Some(url) = m.url {
+            entry["url"] = Value::String(url);
+        }
+        map.insert(m.name, entry);
+    }
+    Value::Object(map)
+}

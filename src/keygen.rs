@@ -1,0 +1,35 @@
+//! `sse-platform keygen`: a module's Ed25519 key pair in the original
+//! `signing.py` formats (base64 of the 32-byte seed / public key).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Writes `signing_key.key` (mode 0600) and `verify_key.key` into `out`,
+/// refusing to overwrite; returns the line for verify_keys.json.
+pub fn run(name: &str, out: &Path) -> Result<String, String> {
+    let seed: [u8; 32] = crate::auth::token::random_bytes().map_err(|e| e.to_string())?;
+    let key = SigningKey::from_bytes(&seed);
+    let public = STANDARD.encode(key.verifying_key().as_bytes());
+    write_new(&out.join("signing_key.key"), &STANDARD.encode(seed), 0o600)?;
+    write_new(&out.join("verify_key.key"), &public, 0o644)?;
+    Ok(format!(
+        "{}: {}",
+        serde_json::Value::from(name),
+        serde_json::Value::from(public)
+    ))
+}
+
+fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), String> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

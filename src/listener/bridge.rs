@@ -1,0 +1,284 @@
+//! The HTTP bridge: bytes between a client connection and tiny_http, which
+//! listens on a private Unix socket.
+//!
+//! The bridge frames requests itself (head, then exactly Content-Length body
+//! bytes), which lets it give every request a header deadline, refuse bodies
+//! over the limit before reading them, and tell tiny_http the client's
+//! address in a header no client can forge. One thread, one poll loop: both
+//! sockets are non-blocking, and nothing is read while the other side lags.
+
+use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use super::transport::{write_some, Transport};
+use super::{poll, Limits};
+use std::io::{ErrorKind, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Instant;
+
+/// Bytes buffered in either direction before the bridge stops reading.
+const HIGH_WATER: usize = 256 * 1024;
+
+/// Why the bridge answers a request itself instead of forwarding it.
+#[derive(Debug, Clone, Copy)]
+enum Reject {
+    BadRequest,
+    LengthRequired,
+    TooLarge,
+    HeadTooLarge,
+}
+
+impl Reject {
+    fn status_reason(self) -> (u16, &'static str) {
+        match self {
+            Reject::BadRequest => (400, "malformed_request"),
+            Reject::LengthRequired => (411, "length_required"),
+            Reject::TooLarge => (413, "request_body_too_large"),
+            Reject::HeadTooLarge => (431, "request_header_too_large"),
+        }
+    }
+}
+
+struct Bridge<'a> {
+    client: Transport,
+    backend: UnixStream,
+    peer: SocketAddr,
+    limits: &'a Limits,
+    /// Client bytes not yet framed.
+    inbuf: Vec<u8>,
+    to_backend: Vec<u8>,
+    body_left: usize,
+    /// When the first byte of a still incomplete head arrived.
+    head_started: Option<Instant>,
+    last_activity: Instant,
+    client_eof: bool,
+    backend_eof: bool,
+    rejected: bool,
+}
+
+/// Serves one HTTP connection whose first head is `first`; `rest` holds the
+/// bytes read after it.
+pub fn run(
+    client: Transport,
+    backend_path: &Path,
+    first: Head,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+    limits: &Limits,
+) {
+    let backend =
+        match UnixStream::connect(backend_path).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("listener: cannot reach the HTTP backend: {e}");
+                return reply_and_close(client, 503, "server_unavailable");
+            }
+        };
+    let mut bridge = Bridge {
+        client,
+        backend,
+        peer,
+        limits,
+        inbuf: rest,
+        to_backend: Vec::new(),
+        body_left: 0,
+        head_started: None,
+        last_activity: Instant::now(),
+        client_eof: false,
+        backend_eof: false,
+        rejected: false,
+    };
+    let framed = bridge.forward(first).and_then(|()| bridge.frame());
+    if let Err(reject) = framed {
+        bridge.reject(reject);
+    }
+    if let Err(e) = bridge.pump() {
+        log::debug!("listener: {peer}: connection ended: {e}");
+    }
+    bridge.client.close();
+}
+
+impl Bridge<'_> {
+    fn pump(&mut self) -> std::io::Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if self.reads_client() {
+                self.read_client(&mut buf)?;
+            }
+            write_some_all(&mut self.backend, &mut self.to_backend)?;
+            if self.reads_backend() {
+                self.read_backend(&mut buf)?;
+            }
+            self.client.flush()?;
+            if self.finished() {
+                return Ok(());
+            }
+            let deadline = self.deadline();
+            let now = Instant::now();
+            if now >= deadline {
+                log::debug!("listener: {}: timed out", self.peer);
+                return Ok(());
+            }
+            let mut fds = [
+                poll::watch(
+                    self.client.socket(),
+                    self.reads_client(),
+                    self.client.wants_write(),
+                ),
+                poll::watch(
+                    &self.backend,
+                    self.reads_backend(),
+                    !self.to_backend.is_empty(),
+                ),
+            ];
+            poll::wait(&mut fds, deadline - now)?;
+        }
+    }
+
+    fn reads_client(&self) -> bool {
+        !self.client_eof && !self.rejected && self.to_backend.len() < HIGH_WATER
+    }
+
+    fn reads_backend(&self) -> bool {
+        !self.backend_eof && self.client.pending() < HIGH_WATER
+    }
+
+    fn finished(&self) -> bool {
+        let flushed = !self.client.wants_write();
+        (self.backend_eof || self.rejected) && flushed
+    }
+
+    /// Until a started head completes, the header timeout; while a body
+    /// trickles in, the same between bytes; otherwise the idle timeout.
+    fn deadline(&self) -> Instant {
+        match self.head_started {
+            Some(start) => start + self.limits.header_timeout,
+            None if self.body_left > 0 => self.last_activity + self.limits.header_timeout,
+            None => self.last_activity + self.limits.idle_timeout,
+        }
+    }
+
+    fn read_client(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        while self.inbuf.len() < HIGH_WATER {
+            match self.client.read(buf) {
+                Ok(0) => {
+                    self.client_eof = true;
+                    // tiny_http ends the connection after its last answer.
+                    let _ = self.backend.shutdown(Shutdown::Write);
+                    break;
+                }
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    self.last_activity = Instant::now();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Err(reject) = self.frame() {
+            self.reject(reject);
+        }
+        Ok(())
+    }
+
+    fn read_backend(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        while self.client.pending() < HIGH_WATER {
+            match self.backend.read(buf) {
+                Ok(0) => {
+                    self.backend_eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.client.queue(&buf[..n]);
+                    self.last_activity = Instant::now();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves complete heads and their bodies from `inbuf` to the backend.
+    fn frame(&mut self) -> Result<(), Reject> {
+        loop {
+            if self.body_left > 0 {
+                let n = self.body_left.min(self.inbuf.len());
+                if n == 0 {
+                    return Ok(());
+                }
+                self.to_backend.extend(self.inbuf.drain(..n));
+                self.body_left -= n;
+                continue;
+            }
+            if self.inbuf.is_empty() {
+                self.head_started = None;
+                return Ok(());
+            }
+            match head::parse(&self.inbuf) {
+                Parsed::Complete(head) => {
+                    self.inbuf.drain(..head.len);
+                    self.head_started = None;
+                    self.forward(head)?;
+                }
+                Parsed::Partial if self.inbuf.len() > MAX_HEAD_BYTES => {
+                    return Err(Reject::HeadTooLarge)
+                }
+                Parsed::Partial => {
+                    self.head_started.get_or_insert_with(Instant::now);
+                    return Ok(());
+                }
+                Parsed::Invalid => return Err(Reject::BadRequest),
+            }
+        }
+    }
+
+    fn forward(&mut self, head: Head) -> Result<(), Reject> {
+        let length = head.body_length().map_err(|e| match e {
+            head::BodyError::Chunked => Reject::LengthRequired,
+            head::BodyError::Invalid => Reject::BadRequest,
+        })?;
+        if length > self.limits.max_body_bytes {
+            return Err(Reject::TooLarge);
+        }
+        self.to_backend
+            .extend(head.for_backend(self.peer, self.client.is_tls()));
+        self.body_left = length;
+        Ok(())
+    }
+
+    /// Answers the client directly (after what tiny_http already said) and
+    /// stops reading; the connection closes once the answer is out.
+    fn reject(&mut self, reject: Reject) {
+        let (status, reason) = reject.status_reason();
+        log::info!(
+            "listener: {}: refused request: {status} {reason}",
+            self.peer
+        );
+        self.rejected = true;
+        self.client.queue(&super::error_response(status, reason));
+    }
+}
+
+fn write_some_all(backend: &mut UnixStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    while write_some(backend, buf)? {}
+    Ok(())
+}
+
+/// Sends a JSON error and closes, for connections that never reach tiny_http.
+pub fn reply_and_close(mut client: Transport, status: u16, reason: &str) {
+    client.queue(&super::error_response(status, reason));
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    while client.wants_write() && Instant::now() < deadline {
+        if client.flush().is_err() {
+            break;
+        }
+        let mut fds = [poll::watch(client.socket(), false, true)];
+        if poll::wait(&mut fds, std::time::Duration::from_millis(100)).is_err() {
+            break;
+        }
+    }
+    client.close();
+}

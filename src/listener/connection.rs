@@ -1,0 +1,80 @@
+//! One client connection, from TLS handshake to the first request head;
+//! then it becomes either a module's WebSocket session or an HTTP bridge.
+
+use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use super::transport::Transport;
+use super::{bridge, poll, Limits};
+use crate::ctx::Ctx;
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn serve(ctx: &Arc<Ctx>, tcp: TcpStream, peer: SocketAddr, backend: &Path, limits: &Limits) {
+    let _ = tcp.set_nodelay(true);
+    let mut client = match Transport::new(tcp, ctx.tls.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return log::debug!("listener: {peer}: setup failed: {e}"),
+    };
+    // One absolute deadline for the handshake and the whole first head, so a
+    // client that trickles bytes cannot hold this thread (listener.md, 2).
+    let deadline = Instant::now() + limits.header_timeout;
+    match first_head(&mut client, deadline) {
+        Ok(Some((head, rest))) if head.is_websocket_upgrade() && head.path() == "/websocket" => {
+            crate::hub::session::serve(ctx, client, head, rest, peer);
+        }
+        Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits),
+        Ok(None) => client.close(),
+        Err(FirstHeadError::Malformed) => bridge::reply_and_close(client, 400, "malformed_request"),
+        Err(FirstHeadError::TooLarge) => {
+            bridge::reply_and_close(client, 431, "request_header_too_large")
+        }
+        Err(FirstHeadError::Io(e)) => log::debug!("listener: {peer}: {e}"),
+    }
+}
+
+enum FirstHeadError {
+    Malformed,
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads until a complete head; `None` when the client leaves or the
+/// deadline passes first.
+fn first_head(
+    client: &mut Transport,
+    deadline: Instant,
+) -> Result<Option<(Head, Vec<u8>)>, FirstHeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match client.read(&mut chunk) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                match head::parse(&buf) {
+                    Parsed::Complete(head) => {
+                        let rest = buf.split_off(head.len);
+                        return Ok(Some((head, rest)));
+                    }
+                    Parsed::Invalid => return Err(FirstHeadError::Malformed),
+                    Parsed::Partial if buf.len() > MAX_HEAD_BYTES => {
+                        return Err(FirstHeadError::TooLarge)
+                    }
+                    Parsed::Partial => continue,
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FirstHeadError::Io(e)),
+        }
+        client.flush().map_err(FirstHeadError::Io)?;
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        let mut fds = [poll::watch(client.socket(), true, client.wants_write())];
+        poll::wait(&mut fds, deadline - now).map_err(FirstHeadError::Io)?;
+    }
+}

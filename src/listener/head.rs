@@ -1,0 +1,176 @@
+//! HTTP/1.1 request heads: parsed with httparse so that the listener can
+//! route (HTTP or WebSocket), enforce limits and frame request bodies before
+//! anything reaches tiny_http.
+
+use std::net::SocketAddr;
+
+/// Longest request head accepted (431 beyond).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// Headers the listener sets for tiny_http; a client's own are dropped.
+pub const PEER_HEADER: &str = "x-sse-peer";
+pub const TLS_HEADER: &str = "x-sse-tls";
+
+#[derive(Debug)]
+pub struct Head {
+    pub method: String,
+    pub target: String,
+    pub minor_version: u8,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Bytes of the head, including the blank line.
+    pub len: usize,
+}
+
+pub enum Parsed {
+    Complete(Head),
+    Partial,
+    Invalid,
+}
+
+pub fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => Parsed::Complete(Head {
+            method: req.method.unwrap_or_default().to_owned(),
+            target: req.path.unwrap_or_default().to_owned(),
+            minor_version: req.version.unwrap_or(1),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+                .collect(),
+            len,
+        }),
+        Ok(httparse::Status::Partial) => Parsed::Partial,
+        Err(_) => Parsed::Invalid,
+    }
+}
+
+impl Head {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+
+    /// The path without the query string.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// `Ok(length)` of the body; `Err` for a length we cannot frame.
+    pub fn body_length(&self) -> Result<usize, BodyError> {
+        if self.headers.iter().any(|(n, _)| n == "transfer-encoding") {
+            return Err(BodyError::Chunked);
+        }
+        let mut lengths = self.headers.iter().filter(|(n, _)| n == "content-length");
+        let Some((_, first)) = lengths.next() else {
+            return Ok(0);
+        };
+        if lengths.any(|(_, v)| v != first) {
+            return Err(BodyError::Invalid);
+        }
+        std::str::from_utf8(first)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or(BodyError::Invalid)
+    }
+
+    pub fn is_websocket_upgrade(&self) -> bool {
+        let has = |name: &str, word: &str| {
+            self.header(name)
+                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(word)))
+        };
+        self.method == "GET" && has("upgrade", "websocket") && has("connection", "upgrade")
+    }
+
+    /// The head as tiny_http gets it: the client's own `x-sse-*` headers
+    /// removed, the listener's added (tiny_http cannot see the peer).
+    pub fn for_backend(&self, peer: SocketAddr, tls: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len + 64);
+        out.extend_from_slice(self.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.target.as_bytes());
+        out.extend_from_slice(format!(" HTTP/1.{}\r\n", self.minor_version).as_bytes());
+        for (name, value) in &self.headers {
+            if name.starts_with("x-sse-") {
+                continue;
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(
+            format!(
+                "{PEER_HEADER}: {peer}\r\n{TLS_HEADER}: {}\r\n\r\n",
+                u8::from(tls)
+            )
+            .as_bytes(),
+        );
+        out
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    Chunked,
+    Invalid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Head {
+        match parse(text.as_bytes()) {
+            Parsed::Complete(h) => h,
+            _ => panic!("incomplete head"),
+        }
+    }
+
+    #[test]
+    fn partial_and_invalid() {
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost: a"),
+            Parsed::Partial
+        ));
+        assert!(matches!(
+            parse(b"\x00\x01 nonsense\r\n\r\n"),
+            Parsed::Invalid
+        ));
+    }
+
+    #[test]
+    fn body_lengths() {
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n").body_length(),
+            Ok(12)
+        );
+        assert_eq!(head("GET / HTTP/1.1\r\n\r\n").body_length(), Ok(0));
+        let chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(head(chunked).body_length(), Err(BodyError::Chunked));
+        let two = "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(head(two).body_length(), Err(BodyError::Invalid));
+    }
+
+    #[test]
+    fn backend_head_drops_forged_peer() {
+        let h = head("GET /a?b=c HTTP/1.1\r\nX-SSE-Peer: 6.6.6.6:1\r\nHost: x\r\n\r\n");
+        let out = String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true)).unwrap();
+        assert!(out.starts_with("GET /a?b=c HTTP/1.1\r\nhost: x\r\n"));
+        assert!(!out.contains("6.6.6.6"));
+        assert!(out.ends_with("x-sse-peer: 127.0.0.1:9\r\nx-sse-tls: 1\r\n\r\n"));
+    }
+
+    #[test]
+    fn websocket_upgrade_detection() {
+        let up = "GET /websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        assert!(head(up).is_websocket_upgrade());
+        assert!(!head("GET /websocket HTTP/1.1\r\n\r\n").is_websocket_upgrade());
+    }
+}

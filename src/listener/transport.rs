@@ -1,0 +1,153 @@
+//! A client connection as a non-blocking byte stream, with or without TLS.
+//!
+//! Reads return `WouldBlock` when nothing is ready; writes never block: they
+//! queue in `out` and [`Transport::flush`] moves what the socket takes. The
+//! caller polls the socket for writability while [`Transport::wants_write`]
+//! and bounds `out` by not producing more (see [`Transport::pending`]).
+
+use rustls::{ServerConfig, ServerConnection};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+
+/// Plaintext handed to rustls at once; it encrypts and buffers at most this.
+const TLS_CHUNK: usize = 16 * 1024;
+
+pub struct Transport {
+    tcp: TcpStream,
+    tls: Option<ServerConnection>,
+    out: Vec<u8>,
+}
+
+impl Transport {
+    pub fn new(tcp: TcpStream, tls: Option<&Arc<ServerConfig>>) -> io::Result<Self> {
+        tcp.set_nonblocking(true)?;
+        let tls = match tls {
+            Some(config) => Some(ServerConnection::new(config.clone()).map_err(io::Error::other)?),
+            None => None,
+        };
+        Ok(Transport {
+            tcp,
+            tls,
+            out: Vec::new(),
+        })
+    }
+
+    pub fn socket(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Bytes queued for the client and not yet taken by the socket.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether anything waits for the socket to become writable.
+    pub fn wants_write(&self) -> bool {
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|c| c.wants_write())
+    }
+
+    /// Queues bytes for the client.
+    pub fn queue(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Moves queued bytes to the socket until it would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        loop {
+            let progressed = match &mut self.tls {
+                None => write_some(&mut self.tcp, &mut self.out)?,
+                Some(conn) => {
+                    if conn.wants_write() {
+                        match conn.write_tls(&mut self.tcp) {
+                            Ok(_) => true,
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+                            Err(e) if e.kind() == ErrorKind::Interrupted => true,
+                            Err(e) => return Err(e),
+                        }
+                    } else if !self.out.is_empty() && !conn.is_handshaking() {
+                        let n = self.out.len().min(TLS_CHUNK);
+                        conn.writer().write_all(&self.out[..n])?;
+                        self.out.drain(..n);
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ends the connection politely: TLS close_notify, then a TCP shutdown.
+    pub fn close(mut self) {
+        if let Some(conn) = &mut self.tls {
+            conn.send_close_notify();
+        }
+        let _ = self.flush();
+        let _ = self.tcp.shutdown(Shutdown::Both);
+    }
+}
+
+/// One non-blocking write of `buf`'s head; whether anything moved.
+pub(super) fn write_some(tcp: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<bool> {
+    if buf.is_empty() {
+        return Ok(false);
+    }
+    match tcp.write(buf) {
+        Ok(0) => Err(ErrorKind::WriteZero.into()),
+        Ok(n) => {
+            buf.drain(..n);
+            Ok(true)
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+impl Read for Transport {
+    /// Plaintext from the client; `Ok(0)` at the end of the stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(conn) = self.tls.as_mut() else {
+                return self.tcp.read(buf);
+            };
+            match conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if conn.read_tls(&mut self.tcp)? == 0 {
+                return Ok(0);
+            }
+            if let Err(e) = conn.process_new_packets() {
+                // Tell the peer why (the alert is queued), then give up.
+                let _ = conn.write_tls(&mut self.tcp);
+                return Err(io::Error::new(ErrorKind::InvalidData, e));
+            }
+            if conn.wants_write() {
+                // Handshake messages must go out before the peer can go on.
+                self.flush()?;
+            }
+        }
+    }
+}
+
+/// tungstenite writes frames through this; bytes queue like [`Transport::queue`].
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.queue(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Transport::flush(self)
+    }
+}

@@ -1,0 +1,36 @@
+//! The `sse-platform` binary: parse the command line, then serve (or make a
+//! module key pair). Errors print as one line and exit non-zero.
+#![forbid(unsafe_code)]
+
+use sse_platform::cli::{self, Command};
+use sse_platform::{keygen, logger, server};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    logger::init();
+    let command = match cli::parse(std::env::args_os().skip(1).collect()) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("sse-platform: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => print!("{}", cli::USAGE),
+        Command::Version => println!("sse-platform {}", env!("CARGO_PKG_VERSION")),
+        Command::Keygen { name, out } => match keygen::run(&name, &out) {
+            Ok(line) => println!("Add this line to the platform's verify_keys.json:\n  {line}"),
+            Err(e) => {
+                eprintln!("sse-platform: keygen: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Command::Serve(args) => {
+            if let Err(e) = server::run(args) {
+                eprintln!("sse-platform: {e}");
+                return ExitCode::from(e.exit_code());
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

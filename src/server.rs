@@ -1,0 +1,202 @@
+//! Start-up: config, TLS, database (with retries and migrations), the admin
+//! account, then the HTTP workers and the accept loop. Every failure here is
+//! one line naming what is wrong.
+
+use crate::auth::cookie::CookieSigner;
+use crate::auth::limiter::Limiter;
+use crate::auth::password::Passwords;
+use crate::auth::sessions::SessionStore;
+use crate::cli::ServeArgs;
+use crate::config::{Config, ConfigError};
+use crate::ctx::Ctx;
+use crate::db::{schema, users, Db, DbError};
+use crate::hub::Hub;
+use crate::{http, listener};
+use std::fmt;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long start-up waits for PostgreSQL.
+const DB_STARTUP_WAIT: Duration = Duration::from_secs(30);
+/// How often expired sessions are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub enum StartError {
+    Config(ConfigError),
+    Tls(String),
+    Db(DbError),
+    Admin(String),
+    Io(String),
+}
+
+impl StartError {
+    /// 2 for a configuration the user must fix, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) | StartError::Admin(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Tls(e) => write!(f, "TLS: {e}"),
+            StartError::Db(e) => write!(f, "{e}"),
+            StartError::Admin(e) => write!(f, "--create_admin: {e}"),
+            StartError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e)
+    }
+}
+
+impl From<DbError> for StartError {
+    fn from(e: DbError) -> Self {
+        StartError::Db(e)
+    }
+}
+
+impl From<crate::auth::AuthError> for StartError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        StartError::Io(e.to_string())
+    }
+}
+
+/// Runs the platform until the process is stopped.
+pub fn run(args: ServeArgs) -> Result<(), StartError> {
+    let config = Config::load(&args.config)?;
+    if args.dev {
+        for _ in 0..3 {
+            log::warn!("DEVELOPER MODE: every request without a session acts as an ADMINISTRATOR. Never use --dev in production.");
+        }
+    }
+    let tls = tls_config(&config)?;
+    let db = Arc::new(Db::new(&config.pg));
+    log::info!(
+        "db: connecting to {}:{}/{} as {}",
+        config.pg.host,
+        config.pg.port,
+        config.pg.dbname,
+        config.pg.user
+    );
+    db.wait_until_ready(DB_STARTUP_WAIT)?;
+    schema::migrate(&mut db.conn()?)?;
+    let passwords = Passwords::new(config.bcrypt_cost)?;
+    if args.create_admin {
+        create_admin(&config, &db, &passwords)?;
+    }
+    let tcp = TcpListener::bind((config.bind, config.port)).map_err(|e| {
+        StartError::Io(format!(
+            "cannot listen on {}:{}: {e}",
+            config.bind, config.port
+        ))
+    })?;
+    let port = tcp
+        .local_addr()
+        .map_err(|e| StartError::Io(e.to_string()))?
+        .port();
+    let ctx = Arc::new(Ctx {
+        dev: args.dev,
+        port,
+        tls,
+        sessions: SessionStore::new(
+            db.clone(),
+            config.token_ttl.as_secs(),
+            config.session_max.as_secs(),
+        ),
+        db,
+        passwords,
+        cookies: CookieSigner::new(&config.cookie_secret),
+        account_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
+        address_failures: Limiter::new(config.login_max_failures * 5, config.login_failure_window),
+        hub: Hub::new(),
+        config,
+    });
+    let backend =
+        http::start(ctx.clone()).map_err(|e| StartError::Io(format!("HTTP backend: {e}")))?;
+    start_janitor(ctx.clone())?;
+    announce(&ctx);
+    listener::run(ctx, tcp, backend.socket.clone());
+    Ok(())
+}
+
+fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
+    match (&config.ssl_cert, &config.ssl_key, config.tls) {
+        (Some(cert), Some(key), true) => Ok(Some(
+            listener::tls::server_config(cert, key).map_err(StartError::Tls)?,
+        )),
+        (_, _, true) => Err(StartError::Tls("ssl_cert and ssl_key are required".into())),
+        (_, _, false) => {
+            log::warn!("TLS is off (\"tls\": false): run this only behind a TLS-terminating proxy");
+            Ok(None)
+        }
+    }
+}
+
+/// Creates the configured admin account unless it exists (idempotent).
+fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), StartError> {
+    let admin = config.admin.as_ref().ok_or_else(|| {
+        StartError::Admin(format!(
+            "config {} needs platform_admin_username, platform_admin_password and platform_admin_email",
+            config.path.display()
+        ))
+    })?;
+    let mut conn = db.conn()?;
+    let taken = !users::by_name(&mut *conn, &admin.username)?.is_empty()
+        || !users::by_email(&mut *conn, &admin.email)?.is_empty();
+    if taken {
+        log::info!("admin: account '{}' exists already", admin.username);
+        return Ok(());
+    }
+    let hash = passwords.hash(&admin.password)?;
+    users::insert(
+        &mut *conn,
+        &admin.email,
+        &admin.username,
+        Some(&hash),
+        "admin",
+        false,
+    )?;
+    log::info!("admin: created account '{}'", admin.username);
+    Ok(())
+}
+
+/// Sweeps expired sessions every minute.
+fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
+    let spawned = std::thread::Builder::new()
+        .name("janitor".into())
+        .spawn(move || loop {
+            std::thread::sleep(SWEEP_EVERY);
+            match ctx.sessions.sweep() {
+                Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
+                Ok(_) => {}
+                Err(e) => log::warn!("sessions: sweep failed: {e}"),
+            }
+        });
+    spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
+}
+
+/// The one line on stdout: scripts and tests wait for it to learn the port.
+fn announce(ctx: &Ctx) {
+    let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "sse-platform listening on {scheme}://{}:{}",
+        ctx.config.bind, ctx.port
+    );
+    let _ = out.flush();
+    log::info!("listening on {scheme}://{}:{}", ctx.config.bind, ctx.port);
+}

@@ -1,0 +1,159 @@
+/*
+ * Admin part of the main page: counts and the users table with role editing.
+ * Always loaded; it stays inert unless the signed-in user has role "admin"
+ * (the server checks the role again on every admin request).
+ */
+(() => {
+  'use strict';
+  const { api, withBusy, sentence, $, el, state } = window.SSE;
+  const ROLES = ['guest', 'parent', 'teacher', 'admin'];
+  const USERS_REFRESH_MS = 30_000;
+
+  let started = false;
+  let usersLoading = false;
+
+  function start(user) {
+    if (started || !user || user.role !== 'admin') return;
+    started = true;
+    $('admin-section').hidden = false;
+    showModuleCount(state.moduleCount);
+    $('user-search').addEventListener('input', applyFilter);
+    refreshUsers();
+    setInterval(() => { if (!document.hidden) refreshUsers(); }, USERS_REFRESH_MS);
+  }
+
+  function showModuleCount(count) {
+    if (started && typeof count === 'number') $('module-count').textContent = String(count);
+  }
+
+  async function refreshUsers() {
+    if (usersLoading) return;
+    usersLoading = true;
+    try {
+      const result = await api('/users');
+      if (!result.ok) {
+        $('users-error').textContent = sentence(result.reason);
+        return;
+      }
+      $('users-error').textContent = '';
+      const users = Array.isArray(result.data && result.data.user_list) ? result.data.user_list : [];
+      $('user-count').textContent = String(users.length);
+      reconcile(users);
+      applyFilter();
+    } finally {
+      usersLoading = false;
+    }
+  }
+
+  /*
+   * Updates the table in place instead of rebuilding it: rows are never
+   * moved or replaced needlessly, so focus, a role chosen but not yet saved,
+   * and the last "Saved"/error message survive the periodic refresh.
+   */
+  function reconcile(users) {
+    const tbody = $('users-tbody');
+    const wanted = new Set(users.map((user) => String(user.id)));
+    for (const row of [...tbody.rows]) {
+      if (!wanted.has(row.dataset.userId)) row.remove();
+    }
+    const sorted = users.slice().sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    sorted.forEach((user, index) => {
+      let row = $(`user-row-${user.id}`);
+      if (row) updateRow(row, user);
+      else row = buildRow(user);
+      if (tbody.rows[index] !== row) tbody.insertBefore(row, tbody.rows[index] || null);
+    });
+  }
+
+  function roleOptions(select, role) {
+    // Show a role the page does not know rather than silently changing it.
+    const roles = ROLES.includes(role) ? ROLES : [...ROLES, role];
+    for (const value of roles) {
+      if (![...select.options].some((option) => option.value === value)) {
+        select.append(el('option', { value }, value));
+      }
+    }
+  }
+
+  function buildRow(user) {
+    const id = user.id;
+    const select = el('select', { id: `role-select-${id}`, 'data-testid': `role-select-${id}` });
+    const label = el('label', { for: `role-select-${id}`, class: 'visually-hidden' }, `Role for ${user.name}`);
+    const save = el('button', {
+      type: 'button', class: 'button secondary small', id: `role-save-${id}`,
+      'data-testid': `role-save-${id}`, 'data-busy-label': 'Saving…',
+    }, 'Save');
+    const status = el('span', { id: `role-status-${id}`, 'data-testid': `role-status-${id}`, class: 'row-status', role: 'status' });
+    const row = el('tr', { id: `user-row-${id}`, 'data-testid': `user-row-${id}` },
+      el('td', { class: 'cell-name' }),
+      el('td', { class: 'cell-email' }),
+      el('td', {}, label, select),
+      el('td', { class: 'cell-google' }),
+      el('td', { class: 'cell-actions' }, save, status));
+    row.dataset.userId = String(id);
+
+    select.addEventListener('change', () => setStatus(status, '', null));
+    save.addEventListener('click', () => saveRole(row));
+    updateRow(row, user, { force: true });
+    return row;
+  }
+
+  function updateRow(row, user, { force = false } = {}) {
+    const select = row.querySelector('select');
+    const save = row.querySelector('button');
+    // Someone is choosing a role in this row: leave their choice alone.
+    const editing = !force && (select.value !== row.dataset.savedRole
+      || document.activeElement === select || save.disabled);
+
+    row.dataset.userName = user.name;
+    row.dataset.savedRole = user.role;
+    row.querySelector('.cell-name').textContent = user.name;
+    row.querySelector('.cell-email').textContent = user.email;
+    row.querySelector('.cell-google').textContent = user.google_user ? 'Yes' : 'No';
+    row.querySelector('label').textContent = `Role for ${user.name}`;
+    roleOptions(select, user.role);
+    if (!editing) select.value = user.role;
+  }
+
+  function setStatus(status, text, kind) {
+    status.textContent = text;
+    status.classList.toggle('success', kind === 'success');
+    status.classList.toggle('error', kind === 'error');
+  }
+
+  async function saveRole(row) {
+    const select = row.querySelector('select');
+    const save = row.querySelector('button');
+    const status = row.querySelector('.row-status');
+    if (save.disabled) return;
+    setStatus(status, '', null);
+    const role = select.value;
+    const body = { user_name: row.dataset.userName, role };
+    const result = await withBusy(save, () => api('/roles', { method: 'POST', body }));
+    if (result.ok) {
+      row.dataset.savedRole = role;
+      setStatus(status, 'Saved', 'success');
+    } else {
+      setStatus(status, sentence(result.reason), 'error');
+    }
+  }
+
+  function applyFilter() {
+    const needle = $('user-search').value.trim().toLowerCase();
+    const rows = [...$('users-tbody').rows];
+    let visible = 0;
+    for (const row of rows) {
+      const haystack = [row.dataset.userName, row.querySelector('.cell-email').textContent, row.dataset.savedRole]
+        .join(' ').toLowerCase();
+      row.hidden = needle !== '' && !haystack.includes(needle);
+      if (!row.hidden) visible += 1;
+    }
+    const empty = $('users-empty');
+    empty.textContent = rows.length === 0 ? 'There are no users yet.' : 'No users match your search.';
+    empty.hidden = visible > 0;
+  }
+
+  document.addEventListener('sse:user', (event) => start(event.detail));
+  document.addEventListener('sse:modules', (event) => showModuleCount(event.detail.count));
+  start(state.user); // in case main.js already knew the user
+})();

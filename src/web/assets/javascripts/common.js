@@ -1,0 +1,156 @@
+/*
+ * Shared helpers for every page: API calls, reason -> sentence mapping,
+ * button progress and form error display. A classic (non-module) script
+ * loaded before each page script; everything is exposed as window.SSE.
+ */
+(() => {
+  'use strict';
+
+  // Server (and client-side check) reason words -> sentences people read.
+  const REASONS = {
+    // client-side checks and transport problems
+    field_required: 'Please fill in this field.',
+    passwords_do_not_match: 'The two passwords do not match.',
+    network_error: 'Could not reach the server. Check your connection and try again.',
+    unexpected_response: 'The server sent an unexpected answer. Please reload the page.',
+    missing_phrase: 'This password reset link is incomplete. Please open the link from the email again, or request a new one.',
+    // login / register
+    missing_query_parameter: 'Please fill in all required fields.',
+    user_not_found: 'No account was found with that name or email.',
+    password_validation_failed: 'The password is not correct.',
+    too_many_attempts: 'Too many login attempts. Please wait a few minutes and try again.',
+    invalid_email: 'Please enter a valid email address.',
+    invalid_nickname: 'This nickname cannot be used. Please choose another one.',
+    password_too_short: 'The password must be at least 8 characters long.',
+    password_too_long: 'The password is too long. Please choose a shorter one.',
+    email_already_exists: 'An account with this email address already exists.',
+    username_already_exists: 'This nickname is already taken. Please choose another one.',
+    // password reset by email
+    mail_not_configured: 'Password reset by email is not available on this server. Please contact an administrator.',
+    too_many_requests: 'Too many requests. Please wait a few minutes and try again.',
+    phrase_not_valid: 'This password reset link is not valid or has expired. Please request a new one.',
+    // account
+    no_token: 'Your session has expired, please log in again.',
+    old_password_not_valid: 'The current password is not correct.',
+    google_account_has_no_password: 'This account signs in with Google and has no password here.',
+    // administration
+    invalid_role: 'This role does not exist.',
+    user_not_admin: 'Only administrators can do this.',
+  };
+
+  // 401 answers that concern the request itself, not the session: they must
+  // not send the person to the login page (e.g. a wrong password when deleting).
+  const NOT_SESSION_401 = new Set(['password_validation_failed', 'user_not_admin']);
+
+  function sentence(reason) {
+    if (!reason) reason = 'unexpected_response';
+    return REASONS[reason] || `Something went wrong, please try again later (reason: ${reason}).`;
+  }
+
+  /*
+   * fetch + JSON. Never throws: resolves to {ok, status, data, reason}.
+   * On a session 401 it navigates to /login?expired=1 and never resolves, so
+   * callers do not flash an error while the page is leaving.
+   * authRedirect: false for pages used without a session (login, reset).
+   */
+  async function api(path, { method = 'GET', body, authRedirect = true } = {}) {
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch {
+      return { ok: false, status: 0, data: null, reason: 'network_error' };
+    }
+    let data = null;
+    const text = await response.text().catch(() => '');
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = null; }
+    }
+    if (response.ok) return { ok: true, status: response.status, data, reason: null };
+
+    const reason = (data && typeof data.reason === 'string' && data.reason) || `http_${response.status}`;
+    if (response.status === 401 && authRedirect && !NOT_SESSION_401.has(reason)) {
+      location.assign('/login?expired=1');
+      return new Promise(() => {});
+    }
+    return { ok: false, status: response.status, data, reason };
+  }
+
+  // Disables the button and shows "…" text while task() runs.
+  async function withBusy(button, task) {
+    const label = button.textContent;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    button.textContent = button.dataset.busyLabel || `${label.trim()}…`;
+    try {
+      return await task();
+    } finally {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+      button.textContent = label;
+    }
+  }
+
+  const $ = (id) => document.getElementById(id);
+
+  // Small DOM builder; text goes in as text nodes, never as HTML.
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      node.setAttribute(name, value === true ? '' : String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  // Field errors live in <p class="field-error" id="<input id>-error">.
+  function setFieldError(inputId, reason) {
+    const input = $(inputId);
+    $(`${inputId}-error`).textContent = sentence(reason);
+    input.setAttribute('aria-invalid', 'true');
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll('.field-error, .form-error').forEach((node) => { node.textContent = ''; });
+    form.querySelectorAll('[aria-invalid]').forEach((node) => node.removeAttribute('aria-invalid'));
+  }
+
+  // Shows the reason next to its field (fieldMap: reason -> input id), else in the form error.
+  function showReason(reason, fieldMap, formErrorId) {
+    const inputId = fieldMap[reason];
+    if (inputId) {
+      setFieldError(inputId, reason);
+      $(inputId).focus();
+    } else {
+      $(formErrorId).textContent = sentence(reason);
+    }
+  }
+
+  // Marks every empty field; returns true when all are filled.
+  function requireFields(ids) {
+    const empty = ids.filter((id) => $(id).value.trim() === '');
+    empty.forEach((id) => setFieldError(id, 'field_required'));
+    if (empty.length) $(empty[0]).focus();
+    return empty.length === 0;
+  }
+
+  const query = (name) => new URLSearchParams(location.search).get(name);
+
+  const MIN_PASSWORD_LENGTH = 8;
+
+  // Shared state between main.js and admin.js (loaded in any order).
+  const state = { user: null, moduleCount: null };
+
+  window.SSE = {
+    REASONS, sentence, api, withBusy, $, el, setFieldError, clearErrors,
+    showReason, requireFields, query, MIN_PASSWORD_LENGTH, state,
+  };
+})();

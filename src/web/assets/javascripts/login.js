@@ -1,0 +1,160 @@
+/* Log in, register, "forgot password" and the (future) Google button. */
+(() => {
+  'use strict';
+  const { api, withBusy, $, clearErrors, showReason, setFieldError, requireFields, query, MIN_PASSWORD_LENGTH } = window.SSE;
+
+  // Messages other pages ask for through the query string.
+  const NOTICES = {
+    expired: ['warning', 'Your session has expired, please log in again.'],
+    changed: ['success', 'Password changed, please log in with the new one.'],
+    deleted: ['success', 'Your account and its data have been deleted, and all its sessions have ended.'],
+    reset: ['success', 'Your password has been reset, please log in with the new one.'],
+  };
+  for (const [param, [kind, text]] of Object.entries(NOTICES)) {
+    if (query(param) === '1') {
+      const notice = $('notice');
+      notice.textContent = text;
+      notice.classList.add(kind);
+      notice.hidden = false;
+      break;
+    }
+  }
+
+  /* Tabs (WAI-ARIA tabs pattern: arrow keys move between tabs). */
+  const tabs = [$('tab-login'), $('tab-register')];
+  const PATHS = { 'tab-login': '/login', 'tab-register': '/register' };
+
+  function selectTab(tab, { focus = false, updateUrl = true } = {}) {
+    for (const t of tabs) {
+      const selected = t === tab;
+      t.setAttribute('aria-selected', String(selected));
+      t.tabIndex = selected ? 0 : -1;
+      $(t.getAttribute('aria-controls')).hidden = !selected;
+    }
+    if (focus) tab.focus();
+    // Keep the address matching the tab so reload and sharing open the same tab.
+    if (updateUrl && location.pathname !== PATHS[tab.id]) history.replaceState(null, '', PATHS[tab.id]);
+  }
+
+  tabs.forEach((tab, index) => {
+    tab.addEventListener('click', () => selectTab(tab));
+    tab.addEventListener('keydown', (event) => {
+      const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 };
+      if (!(event.key in moves)) return;
+      event.preventDefault();
+      selectTab(tabs[(moves[event.key] + tabs.length) % tabs.length], { focus: true });
+    });
+  });
+  const onRegister = location.pathname.replace(/\/+$/, '') === '/register';
+  selectTab(onRegister ? tabs[1] : tabs[0], { updateUrl: false });
+
+  /* Log in */
+  const LOGIN_FIELDS = {
+    user_not_found: 'login-identifier',
+    password_validation_failed: 'login-password',
+  };
+  $('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('login-submit');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    if (!requireFields(['login-identifier', 'login-password'])) return;
+
+    const identifier = $('login-identifier').value.trim();
+    const body = { password: $('login-password').value, remember: $('login-remember').checked };
+    body[identifier.includes('@') ? 'email' : 'nickname'] = identifier;
+    const result = await withBusy(button, () => api('/login', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      location.assign('/main');
+      return;
+    }
+    showReason(result.reason, LOGIN_FIELDS, 'login-error');
+  });
+
+  /* Register */
+  const REGISTER_FIELDS = {
+    invalid_email: 'register-email',
+    email_already_exists: 'register-email',
+    invalid_nickname: 'register-nickname',
+    username_already_exists: 'register-nickname',
+    password_too_short: 'register-password',
+    password_too_long: 'register-password',
+  };
+  $('register-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('register-submit');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    if (!requireFields(['register-email', 'register-nickname', 'register-password', 'register-confirm'])) return;
+
+    const password = $('register-password').value;
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      showReason('password_too_short', REGISTER_FIELDS, 'register-error');
+      return;
+    }
+    if (password !== $('register-confirm').value) {
+      setFieldError('register-confirm', 'passwords_do_not_match');
+      $('register-confirm').focus();
+      return;
+    }
+    const body = {
+      email: $('register-email').value.trim(),
+      nickname: $('register-nickname').value.trim(),
+      password,
+      remember: $('register-remember').checked,
+    };
+    const result = await withBusy(button, () => api('/register', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      location.assign('/main');
+      return;
+    }
+    showReason(result.reason, REGISTER_FIELDS, 'register-error');
+  });
+
+  /* Forgot password: a small form that unfolds under the login form. */
+  $('forgot-toggle').addEventListener('click', (event) => {
+    const toggle = event.currentTarget;
+    const section = $('forgot-section');
+    section.hidden = !section.hidden;
+    toggle.setAttribute('aria-expanded', String(!section.hidden));
+    if (!section.hidden) {
+      const identifier = $('login-identifier').value.trim();
+      if (identifier.includes('@') && !$('forgot-email').value) $('forgot-email').value = identifier;
+      $('forgot-email').focus();
+    }
+  });
+  $('forgot-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('forgot-submit');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    $('forgot-status').textContent = '';
+    if (!requireFields(['forgot-email'])) return;
+
+    const body = { email: $('forgot-email').value.trim() };
+    const result = await withBusy(button, () => api('/password/forgot', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      $('forgot-status').textContent = 'If an account exists for that address, we sent a link.';
+      return;
+    }
+    showReason(result.reason, { invalid_email: 'forgot-email' }, 'forgot-error');
+  });
+
+  /* Google sign-in: only shown when the server has a client id configured. */
+
+  // Placeholder: a later change loads Google's script here and hands the
+  // credential to the server. Until then no third-party code is loaded.
+  function startGoogleSignIn(clientId) {
+    $('google-signin-status').textContent = 'Sign in with Google is not available yet.';
+    return clientId;
+  }
+
+  async function loadAuthConfig() {
+    const result = await api('/auth/config', { authRedirect: false });
+    const clientId = result.ok && result.data ? result.data.google_client_id : null;
+    if (typeof clientId !== 'string' || clientId === '') return;
+    $('google-signin').hidden = false;
+    $('google-signin-button').addEventListener('click', () => startGoogleSignIn(clientId));
+  }
+  loadAuthConfig();
+})();
