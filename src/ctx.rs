@@ -26,5 +26,5 @@ pub struct Ctx {
     pub account_failures: Limiter,
     /// Failed logins per client address (a looser limit: labs share NATs).
     pub address_failures: Limiter,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
 }

@@ -29,6 +29,7 @@ pub enum StartError {
     Tls(String),
     Db(DbError),
     Admin(String),
+    Keys(String),
     Io(String),
 }
 
@@ -36,7 +37,7 @@ impl StartError {
     /// 2 for a configuration the user must fix, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            StartError::Config(_) | StartError::Admin(_) => 2,
+            StartError::Config(_) | StartError::Admin(_) | StartError::Keys(_) => 2,
             _ => 1,
         }
     }
@@ -49,6 +50,7 @@ impl fmt::Display for StartError {
             StartError::Tls(e) => write!(f, "TLS: {e}"),
             StartError::Db(e) => write!(f, "{e}"),
             StartError::Admin(e) => write!(f, "--create_admin: {e}"),
+            StartError::Keys(e) => write!(f, "verify_keys: {e}"),
             StartError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -107,6 +109,9 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         .local_addr()
         .map_err(|e| StartError::Io(e.to_string()))?
         .port();
+    let hub = Arc::new(Hub::new(&config).map_err(StartError::Keys)?);
+    Hub::watch_keys(hub.clone()).map_err(|e| StartError::Io(format!("key watcher: {e}")))?;
+    raise_fd_limit();
     let ctx = Arc::new(Ctx {
         dev: args.dev,
         port,
@@ -121,7 +126,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         cookies: CookieSigner::new(&config.cookie_secret),
         account_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
         address_failures: Limiter::new(config.login_max_failures * 5, config.login_failure_window),
-        hub: Hub::new(),
+        hub,
         config,
     });
     let backend =
@@ -171,6 +176,20 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
     )?;
     log::info!("admin: created account '{}'", admin.username);
     Ok(())
+}
+
+/// Each connection costs a few descriptors (socket, bridge, eventfd); the
+/// usual soft limit of 1024 would cap the platform far below its
+/// `max_connections`, so raise it to the hard limit.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            log::warn!("cannot raise the open-files limit: {e}");
+        }
+    }
 }
 
 /// Sweeps expired sessions every minute.

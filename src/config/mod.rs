@@ -44,6 +44,8 @@ pub struct HubConfig {
     pub queue_len: usize,
     /// Bad messages in a row after which a connection is closed.
     pub max_bad_messages: u32,
+    /// Envelope ids remembered for replay protection (bounds memory).
+    pub replay_capacity: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -160,6 +162,7 @@ impl Config {
                 max_frame_bytes: f.int("hub_max_frame_bytes", 64 << 10, 1024, 16 << 20)? as usize,
                 queue_len: f.int("hub_queue_len", 1024, 1, 1_000_000)? as usize,
                 max_bad_messages: f.int("hub_max_bad_messages", 100, 1, 1_000_000)? as u32,
+                replay_capacity: f.int("hub_replay_capacity", 200_000, 1, 100_000_000)? as usize,
             },
         };
         config.check(&mut f)?;

@@ -7,6 +7,10 @@
 
 mod accounts;
 mod admin;
+/// The running-modules JSON, shared with the hub's `get_running_modules`.
+pub mod admin_json {
+    pub use super::admin::running_modules;
+}
 pub mod error;
 mod pages;
 mod params;

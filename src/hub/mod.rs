@@ -1,42 +1,90 @@
-//! The module hub: WebSocket sessions of modules (`session`), the running
-//! module registry, and broadcasts to authenticated modules.
+//! The module hub: modules' WebSocket sessions (`session`), their signed
+//! envelopes (`envelope`, `keys`, `replay`), the requests they may make
+//! (`handlers`), the running-module registry and broadcasts (`peers`).
 
+mod envelope;
 mod events;
+mod handlers;
+pub mod keys;
+mod peers;
 mod registry;
+mod replay;
 pub mod session;
 
 pub use events::Event;
 pub use registry::RunningModule;
 
+use crate::config::Config;
 use crate::sync::lock;
+use keys::Keys;
+use peers::Peers;
 use registry::Registry;
-use std::sync::Mutex;
+use replay::ReplayGuard;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often the key file's modification time is checked.
+const KEY_POLL: Duration = Duration::from_secs(1);
 
 pub struct Hub {
     registry: Mutex<Registry>,
-    peers: session::Peers,
+    peers: Peers,
+    keys: Keys,
+    replay: ReplayGuard,
 }
 
 impl Hub {
-    pub fn new() -> Hub {
-        Hub {
+    pub fn new(config: &Config) -> Result<Hub, String> {
+        Ok(Hub {
             registry: Mutex::new(Registry::default()),
-            peers: session::Peers::default(),
-        }
+            peers: Peers::default(),
+            keys: Keys::load(&config.verify_keys)?,
+            replay: ReplayGuard::new(config.hub.replay_capacity),
+        })
     }
 
     /// Sends `event` to every authenticated module connection.
     pub fn broadcast(&self, event: &Event) {
-        self.peers.broadcast(&event.to_json());
+        self.peers.broadcast(&event.to_json(), None);
     }
 
     pub fn running_modules(&self) -> Vec<RunningModule> {
         lock(&self.registry).list()
     }
-}
 
-impl Default for Hub {
-    fn default() -> Self {
-        Hub::new()
+    /// Open WebSocket connections, authenticated or not.
+    pub fn connections(&self) -> usize {
+        self.peers.count()
+    }
+
+    /// Re-reads verify_keys.json (when it changed, or always if `force`)
+    /// and disconnects modules whose key went away.
+    pub fn reload_keys(&self, force: bool) {
+        let gone = self.keys.reload(force);
+        if !gone.is_empty() {
+            self.peers.kick_modules(&gone);
+        }
+    }
+
+    /// Watches verify_keys.json: polls its modification time, and reloads on
+    /// SIGHUP too.
+    pub fn watch_keys(hub: Arc<Hub>) -> std::io::Result<()> {
+        let polled = hub.clone();
+        std::thread::Builder::new()
+            .name("keys-poll".into())
+            .spawn(move || loop {
+                std::thread::sleep(KEY_POLL);
+                polled.reload_keys(false);
+            })?;
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+        std::thread::Builder::new()
+            .name("keys-sighup".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    log::info!("hub: SIGHUP, reloading module keys");
+                    hub.reload_keys(true);
+                }
+            })?;
+        Ok(())
     }
 }

@@ -1,18 +1,242 @@
-//! A module's WebSocket session (placeholder until the hub lands).
+//! One module's WebSocket connection, on its connection thread.
+//!
+//! Handshake: the original module client sends a GET with a JSON body
+//! (`{"type":"module_socket_connect","module":...}`), which tungstenite's
+//! own `accept` rejects, so the head is parsed by the listener, the body
+//! consumed here, and the 101 written by hand (listener.md, pitfall 1).
+//! Nothing in the handshake is trusted; the name in it only labels logs.
+//!
+//! Then one poll loop waits on the socket and the connection's eventfd:
+//! frames in are answered in order, queued broadcasts go out as soon as the
+//! eventfd fires, a ping goes out every `ping_interval`, and a connection
+//! silent for `ping_timeout` is closed.
 
+use super::handlers::{self, Outcome};
+use super::peers::Peer;
 use crate::ctx::Ctx;
 use crate::listener::head::Head;
+use crate::listener::poll;
+use crate::listener::reply_and_close;
 use crate::listener::transport::Transport;
+use serde_json::{json, Value};
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::{Message, WebSocket};
 
-#[derive(Default)]
-pub struct Peers;
+/// Handshake bodies beyond this are refused; the original's is ~60 bytes.
+const MAX_HANDSHAKE_BODY: usize = 64 * 1024;
+/// Queued output (bytes) above which no more queued messages are taken.
+const HIGH_WATER: usize = 256 * 1024;
+/// Hard cap on one message, far above the soft `max_frame_bytes` limit: a
+/// message between the two gets an error reply and the connection lives.
+const HARD_LIMIT_FACTOR: usize = 16;
 
-impl Peers {
-    pub fn broadcast(&self, _json: &str) {}
+/// The connection's state after the handshake.
+pub struct Session<'a> {
+    pub ctx: &'a Arc<Ctx>,
+    pub peer: Arc<Peer>,
+    pub addr: SocketAddr,
+    /// Bad messages in a row.
+    bad: u32,
 }
 
-pub fn serve(_ctx: &Arc<Ctx>, client: Transport, _head: Head, _rest: Vec<u8>, _peer: SocketAddr) {
-    crate::listener::reply_and_close(client, 503, "hub_not_available");
+pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, addr: SocketAddr) {
+    let deadline = Instant::now() + ctx.config.header_timeout;
+    let (body, leftover) = match read_body(&mut client, &head, rest, deadline) {
+        Ok(parts) => parts,
+        Err((status, reason)) => return reply_and_close(client, status, reason),
+    };
+    let Some(key) = head.header("sec-websocket-key") else {
+        return reply_and_close(client, 400, "websocket_key_missing");
+    };
+    let hint = name_hint(&head, &body);
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    client.queue(
+        format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+            .as_bytes(),
+    );
+    let peer = match ctx.hub.peers.add(ctx.config.hub.queue_len) {
+        Ok(peer) => peer,
+        Err(e) => return log::error!("hub: cannot set up a connection: {e}"),
+    };
+    log::info!("hub: {addr} connected (says it is '{hint}')");
+    let limit = ctx.config.hub.max_frame_bytes * HARD_LIMIT_FACTOR;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
+    let ws = WebSocket::from_partially_read(client, leftover, Role::Server, Some(config));
+    let mut session = Session {
+        ctx,
+        peer: peer.clone(),
+        addr,
+        bad: 0,
+    };
+    let why = session.run(ws);
+    ctx.hub.peers.remove(peer.id);
+    crate::sync::lock(&ctx.hub.registry).release(peer.id);
+    log::info!("hub: {addr} ({}) disconnected: {why}", peer.name());
+}
+
+/// Consumes exactly Content-Length bytes after the head (capped); returns
+/// the body and the bytes after it (early WebSocket frames).
+fn read_body(
+    client: &mut Transport,
+    head: &Head,
+    mut buf: Vec<u8>,
+    deadline: Instant,
+) -> Result<(Vec<u8>, Vec<u8>), (u16, &'static str)> {
+    let len = head
+        .body_length()
+        .map_err(|_| (400u16, "malformed_request"))?;
+    if len > MAX_HANDSHAKE_BODY {
+        return Err((413, "request_body_too_large"));
+    }
+    let mut chunk = [0u8; 4096];
+    while buf.len() < len {
+        match client.read(&mut chunk) {
+            Ok(0) => return Err((400, "malformed_request")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err((408, "request_timeout"));
+                }
+                let mut fds = [poll::watch(client.socket(), true, false)];
+                poll::wait(&mut fds, deadline - now).map_err(|_| (400u16, "malformed_request"))?;
+            }
+            Err(_) => return Err((400, "malformed_request")),
+        }
+    }
+    let leftover = buf.split_off(len);
+    Ok((buf, leftover))
+}
+
+/// The module name the client claims (body or `?module=`), for logs only.
+fn name_hint(head: &Head, body: &[u8]) -> String {
+    let from_body = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("module").and_then(Value::as_str).map(str::to_owned));
+    let from_query = head.target.split_once('?').and_then(|(_, q)| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("module="))
+            .map(str::to_owned)
+    });
+    let name = from_body.or(from_query).unwrap_or_else(|| "?".into());
+    // Logged, so keep it short and printable.
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+impl Session<'_> {
+    fn run(&mut self, mut ws: WebSocket<Transport>) -> String {
+        let hub = &self.ctx.config.hub;
+        let mut last_heard = Instant::now();
+        let mut last_ping = Instant::now();
+        loop {
+            if let Err(why) = self.read_frames(&mut ws, &mut last_heard) {
+                return why;
+            }
+            if self.peer.is_kicked() {
+                let _ = ws.close(Some(CloseFrame {
+                    code: tungstenite::protocol::frame::coding::CloseCode::Policy,
+                    reason: "disconnected by the platform".into(),
+                }));
+                let _ = ws.flush();
+                return "kicked".into();
+            }
+            self.peer.clear_signal();
+            // Take messages only while the socket keeps up: what stays queued
+            // counts against the queue's cap, which is how a stuck module is
+            // detected.
+            while ws.get_ref().pending() <= HIGH_WATER {
+                let Some(msg) = self.peer.pop() else { break };
+                if let Err(e) = ws.write(Message::Text(msg)) {
+                    return format!("write failed: {e}");
+                }
+            }
+            let now = Instant::now();
+            if now.duration_since(last_heard) >= hub.ping_timeout {
+                return "no answer to pings".into();
+            }
+            if now.duration_since(last_ping) >= hub.ping_interval {
+                let _ = ws.write(Message::Ping(Default::default()));
+                last_ping = now;
+            }
+            match ws.flush() {
+                Ok(()) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return format!("flush failed: {e}"),
+            }
+            let more_queued = self.peer.has_queued() && ws.get_ref().pending() <= HIGH_WATER;
+            let wait = if more_queued {
+                Duration::ZERO
+            } else {
+                (last_ping + hub.ping_interval).saturating_duration_since(Instant::now())
+            };
+            let sock = ws.get_ref();
+            let mut fds = [
+                poll::watch(sock.socket(), true, sock.wants_write()),
+                poll::watch(self.peer.wake_fd(), true, false),
+            ];
+            if let Err(e) = poll::wait(&mut fds, wait.max(Duration::from_millis(1))) {
+                return format!("poll failed: {e}");
+            }
+        }
+    }
+
+    /// Reads and answers every frame available now.
+    fn read_frames(
+        &mut self,
+        ws: &mut WebSocket<Transport>,
+        last_heard: &mut Instant,
+    ) -> Result<(), String> {
+        loop {
+            let msg = match ws.read() {
+                Ok(msg) => msg,
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    return Ok(())
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Err("closed".into())
+                }
+                Err(e) => return Err(format!("read failed: {e}")),
+            };
+            *last_heard = Instant::now();
+            let text = match msg {
+                Message::Text(text) => text,
+                Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => text.into(),
+                    Err(_) => {
+                        self.reply(ws, json!({"type": "message_format_error", "description": "binary frames must hold UTF-8 JSON"}))?;
+                        continue;
+                    }
+                },
+                Message::Close(_) => return Err("closed by the module".into()),
+                _ => continue,
+            };
+            match handlers::handle(self, text.as_str()) {
+                Outcome::Reply(reply) => {
+                    self.bad = 0;
+                    self.reply(ws, reply)?;
+                }
+                Outcome::Silent => self.bad = 0,
+                Outcome::Bad(reply) => {
+                    self.bad += 1;
+                    self.reply(ws, reply)?;
+                    if self.bad >= self.ctx.config.hub.max_bad_messages {
+                        return Err(format!("{} bad messages in a row", self.bad));
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply(&self, ws: &mut WebSocket<Transport>, reply: Value) -> Result<(), String> {
+        ws.write(Message::text(reply.to_string()))
+            .map_err(|e| format!("write failed: {e}"))
+    }
 }

@@ -1,11 +1,12 @@
-//! A client connection as a non-blocking byte stream, with or without TLS.
+//! A connection as a non-blocking byte stream, with or without TLS (server
+//! side for clients of the platform, client side for the module client).
 //!
 //! Reads return `WouldBlock` when nothing is ready; writes never block: they
 //! queue in `out` and [`Transport::flush`] moves what the socket takes. The
 //! caller polls the socket for writability while [`Transport::wants_write`]
 //! and bounds `out` by not producing more (see [`Transport::pending`]).
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ const TLS_CHUNK: usize = 16 * 1024;
 
 pub struct Transport {
     tcp: TcpStream,
-    tls: Option<ServerConnection>,
+    tls: Option<Connection>,
     out: Vec<u8>,
 }
 
@@ -23,12 +24,26 @@ impl Transport {
     pub fn new(tcp: TcpStream, tls: Option<&Arc<ServerConfig>>) -> io::Result<Self> {
         tcp.set_nonblocking(true)?;
         let tls = match tls {
-            Some(config) => Some(ServerConnection::new(config.clone()).map_err(io::Error::other)?),
+            Some(config) => Some(
+                ServerConnection::new(config.clone())
+                    .map_err(io::Error::other)?
+                    .into(),
+            ),
             None => None,
         };
         Ok(Transport {
             tcp,
             tls,
+            out: Vec::new(),
+        })
+    }
+
+    /// The client side of a TLS connection (the module client uses this).
+    pub fn client(tcp: TcpStream, tls: ClientConnection) -> io::Result<Self> {
+        tcp.set_nonblocking(true)?;
+        Ok(Transport {
+            tcp,
+            tls: Some(tls.into()),
             out: Vec::new(),
         })
     }

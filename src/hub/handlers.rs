@@ -1,0 +1,287 @@
+//! What a module may ask (protocol.md §2), one function per request type.
+//! Each returns the reply's fields; `dispatch` adds `type` and `resolve_id`,
+//! and turns errors into the successor's error replies.
+
+use super::envelope::{self, Refused};
+use super::session::Session;
+use crate::auth::AuthError;
+use crate::db::{users, DbError};
+use crate::http::admin_json::running_modules;
+use serde_json::{json, Map, Value};
+
+pub enum Outcome {
+    Reply(Value),
+    /// Handled, nothing to answer (a forwarded message).
+    Silent,
+    /// Refused; counts towards closing a connection that keeps doing it.
+    Bad(Value),
+}
+
+enum HubError {
+    Missing(&'static str),
+    WrongType(&'static str),
+    Db(DbError),
+    Internal(String),
+}
+
+impl From<DbError> for HubError {
+    fn from(e: DbError) -> Self {
+        HubError::Db(e)
+    }
+}
+
+impl From<AuthError> for HubError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Db(e) => HubError::Db(e),
+            other => HubError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A verified request from an authenticated module.
+struct Request<'a> {
+    kind: &'a str,
+    origin: &'a str,
+    inner: &'a Map<String, Value>,
+}
+
+impl Request<'_> {
+    fn str(&self, key: &'static str) -> Result<&str, HubError> {
+        match self.inner.get(key) {
+            None | Some(Value::Null) => Err(HubError::Missing(key)),
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(HubError::WrongType(key)),
+        }
+    }
+}
+
+type Fields = Result<Option<Value>, HubError>;
+
+fn sig_error(outer_resolve_id: Option<&str>) -> Outcome {
+    Outcome::Bad(json!({"type": "signature_verification_error", "resolve_id": outer_resolve_id}))
+}
+
+fn format_error(description: &str, resolve_id: Option<&str>) -> Outcome {
+    Outcome::Bad(
+        json!({"type": "message_format_error", "description": description, "resolve_id": resolve_id}),
+    )
+}
+
+/// Checks an incoming text frame end to end and answers it.
+pub fn handle(s: &mut Session, text: &str) -> Outcome {
+    let max = s.ctx.config.hub.max_frame_bytes;
+    if text.len() > max {
+        // Parsing it only for its id is bounded by the hard frame limit.
+        let id = outer_resolve_id(text);
+        return format_error(&format!("message over the {max}-byte limit"), id.as_deref());
+    }
+    let v = match envelope::open(text, &s.ctx.hub.keys) {
+        Ok(v) => v,
+        Err(Refused::NotJson) => return format_error("message is not a JSON object", None),
+        Err(Refused::Signature) => return sig_error(outer_resolve_id(text).as_deref()),
+    };
+    if let Some(name) = s.peer.module.get() {
+        if *name != v.origin {
+            log::warn!(
+                "hub: {} ({name}) sent an envelope signed by '{}'",
+                s.addr,
+                v.origin
+            );
+            return sig_error(outer_resolve_id(text).as_deref());
+        }
+    }
+    let Some(resolve_id) = v.inner.get("resolve_id").and_then(Value::as_str) else {
+        return format_error("Message misses key 'resolve_id'", None);
+    };
+    let Some(kind) = v.inner.get("type").and_then(Value::as_str) else {
+        return format_error("Message misses key 'type'", Some(resolve_id));
+    };
+    if !s.ctx.hub.replay.first_use(&v.origin, resolve_id) {
+        log::warn!(
+            "hub: {} replayed an envelope of '{}', refused",
+            s.addr,
+            v.origin
+        );
+        return sig_error(Some(resolve_id));
+    }
+    if s.peer.module.set(v.origin.clone()).is_ok() {
+        log::info!("hub: {} authenticated as '{}'", s.addr, v.origin);
+    }
+    let req = Request {
+        kind,
+        origin: &v.origin,
+        inner: &v.inner,
+    };
+    dispatch(s, &req, resolve_id)
+}
+
+fn outer_resolve_id(text: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    v.get("resolve_id")?.as_str().map(str::to_owned)
+}
+
+fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
+    let result = match r.kind {
+        "module_start" => module_start(s, r),
+        "token_validation" => token_validation(s, r),
+        "get_user" => get_user(s, r),
+        "get_user_list" => get_user_list(s),
+        "check_permission" => check_permission(s, r),
+        "user_logout" => user_logout(s, r),
+        "get_running_modules" => Ok(Some(
+            json!({"success": true, "running_modules": running_modules(s.ctx)}),
+        )),
+        "message_module" => forward(s, r),
+        "message_module_response" => forward(s, r),
+        _ => {
+            return Outcome::Bad(json!({
+                "type": "protocol_error", "success": false,
+                "reason": "invalid request type", "resolve_id": resolve_id,
+            }))
+        }
+    };
+    let response_type = format!("{}_response", r.kind);
+    let failure = |reason: &str, description: Option<String>| {
+        json!({"type": response_type, "success": false, "reason": reason,
+               "description": description, "resolve_id": resolve_id})
+    };
+    match result {
+        Ok(Some(mut fields)) => {
+            fields["type"] = Value::String(response_type.clone());
+            fields["resolve_id"] = Value::String(resolve_id.to_owned());
+            Outcome::Reply(fields)
+        }
+        Ok(None) => Outcome::Silent,
+        Err(HubError::Missing(key)) => Outcome::Bad(failure(
+            "message_format_error",
+            Some(format!("Message misses key '{key}'")),
+        )),
+        Err(HubError::WrongType(key)) => Outcome::Bad(failure(
+            "message_format_error",
+            Some(format!("Key '{key}' has the wrong type")),
+        )),
+        Err(HubError::Db(DbError::Unavailable(e))) => {
+            log::warn!(
+                "hub: {} {}: database unavailable: {e}",
+                s.peer.name(),
+                r.kind
+            );
+            Outcome::Reply(failure("database_unavailable", None))
+        }
+        Err(HubError::Db(e)) => {
+            log::error!("hub: {} {}: {e}", s.peer.name(), r.kind);
+            Outcome::Reply(failure("internal_error", None))
+        }
+        Err(HubError::Internal(e)) => {
+            log::error!("hub: {} {}: {e}", s.peer.name(), r.kind);
+            Outcome::Reply(failure("internal_error", None))
+        }
+    }
+}
+
+fn module_start(s: &Session, r: &Request) -> Fields {
+    let name = r.str("module_name")?;
+    let port = match r.inner.get("port") {
+        None | Some(Value::Null) => return Err(HubError::Missing("port")),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(p)) => p.trim().parse().ok(),
+        Some(_) => None,
+    };
+    let port = port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0);
+    let port = port.ok_or(HubError::WrongType("port"))?;
+    let url = match r.inner.get("url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) if is_web_url(u) => Some(u.clone()),
+        Some(_) => return Err(HubError::WrongType("url")),
+    };
+    if name != r.origin {
+        return Ok(Some(
+            json!({"success": false, "reason": "module_name_mismatch"}),
+        ));
+    }
+    let registered = crate::sync::lock(&s.ctx.hub.registry).register(name, port, url, s.peer.id);
+    if !registered {
+        return Ok(Some(json!({"success": false, "reason": "already_running"})));
+    }
+    log::info!("hub: module '{name}' started on port {port}");
+    Ok(Some(json!({"status": "recognized", "success": true})))
+}
+
+fn is_web_url(url: &str) -> bool {
+    url.len() <= 512
+        && (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(char::is_whitespace)
+}
+
+fn token_validation(s: &Session, r: &Request) -> Fields {
+    let token = r.str("access_token")?;
+    Ok(Some(match s.ctx.sessions.validate(token)? {
+        Some(session) => json!({"success": true, "user": {
+            "username": session.user.name,
+            "email": session.user.email,
+            "user_id": session.user.id,
+            "role": session.user.role,
+            "expires": session.expires_at,
+        }}),
+        None => json!({"success": false, "reason": "token_invalid"}),
+    }))
+}
+
+fn user_fields(user: &users::User) -> Value {
+    json!({"id": user.id, "email": user.email, "username": user.name, "role": user.role})
+}
+
+fn get_user(s: &Session, r: &Request) -> Fields {
+    let name = r.str("username")?;
+    let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
+    Ok(Some(match found.first() {
+        Some(c) => json!({"success": true, "user": user_fields(&c.user)}),
+        None => json!({"success": false, "reason": "user_not_found"}),
+    }))
+}
+
+fn get_user_list(s: &Session) -> Fields {
+    let list = users::list(&mut *s.ctx.db.conn()?)?;
+    let users: Map<String, Value> = list
+        .iter()
+        .map(|u| (u.name.clone(), user_fields(u)))
+        .collect();
+    Ok(Some(json!({"success": true, "users": users})))
+}
+
+fn check_permission(s: &Session, r: &Request) -> Fields {
+    let name = r.str("username")?;
+    let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
+    Ok(Some(match found.first() {
+        Some(c) => json!({"success": true, "username": c.user.name, "role": c.user.role}),
+        None => json!({"success": false, "username": name, "reason": "user_not_found"}),
+    }))
+}
+
+/// Revokes the token and tells the other modules, as the successor did.
+fn user_logout(s: &Session, r: &Request) -> Fields {
+    let token = r.str("access_token")?;
+    if let Some(session) = s.ctx.sessions.validate(token)? {
+        s.ctx.sessions.revoke(session.token_hash)?;
+        let event = super::Event::UserLogout { token };
+        s.ctx.hub.peers.broadcast(&event.to_json(), Some(s.peer.id));
+    }
+    Ok(Some(json!({"success": true})))
+}
+
+/// `message_module` and its `_response`: forwarded to the module `to`, with
+/// `origin` set to the sender's authenticated name.
+fn forward(s: &Session, r: &Request) -> Fields {
+    let to = r.str("to")?;
+    let mut msg = r.inner.clone();
+    msg.insert("origin".into(), Value::String(r.origin.to_owned()));
+    if s.ctx.hub.peers.send_to(to, Value::Object(msg).to_string()) {
+        return Ok(None);
+    }
+    if r.kind == "message_module" {
+        return Ok(Some(json!({"success": false, "reason": "module_offline"})));
+    }
+    log::info!("hub: reply from '{}' to offline module dropped", r.origin);
+    Ok(None)
+}

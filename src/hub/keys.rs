@@ -1,0 +1,128 @@
+//! The modules' public keys from `verify_keys.json` (`{"<module>": "<base64
+//! of the 32-byte Ed25519 public key>"}`): loaded at start, reloaded when the
+//! file changes or on SIGHUP. A malformed file keeps the previous keys.
+
+use crate::sync::lock;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::VerifyingKey;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+pub type KeyMap = HashMap<String, VerifyingKey>;
+
+pub struct Keys {
+    path: PathBuf,
+    current: Mutex<Arc<KeyMap>>,
+    /// Modification time and size of the file last read.
+    seen: Mutex<Option<(SystemTime, u64)>>,
+}
+
+impl Keys {
+    /// Reads the file; a missing file means no keys yet (with a warning), a
+    /// malformed one is an error naming the line.
+    pub fn load(path: &Path) -> Result<Keys, String> {
+        let keys = Keys {
+            path: path.to_owned(),
+            current: Mutex::new(Arc::new(KeyMap::new())),
+            seen: Mutex::new(None),
+        };
+        if path.exists() {
+            let map = read(path)?;
+            log::info!(
+                "hub: {} module keys loaded from {}",
+                map.len(),
+                path.display()
+            );
+            *lock(&keys.current) = Arc::new(map);
+            *lock(&keys.seen) = stamp(path);
+        } else {
+            log::warn!(
+                "hub: {} does not exist; no module can sign in until it does",
+                path.display()
+            );
+        }
+        Ok(keys)
+    }
+
+    pub fn get(&self, module: &str) -> Option<VerifyingKey> {
+        lock(&self.current).get(module).copied()
+    }
+
+    /// Re-reads the file if it changed (or if `force`); returns the names
+    /// whose keys were removed or replaced, whose connections must end.
+    pub fn reload(&self, force: bool) -> Vec<String> {
+        let now = stamp(&self.path);
+        if !force && now == *lock(&self.seen) {
+            return Vec::new();
+        }
+        *lock(&self.seen) = now;
+        let map = match read(&self.path) {
+            Ok(map) => map,
+            Err(e) => {
+                log::error!("hub: keeping the previous module keys: {e}");
+                return Vec::new();
+            }
+        };
+        let old = std::mem::replace(&mut *lock(&self.current), Arc::new(map.clone()));
+        let gone: Vec<String> = old
+            .iter()
+            .filter(|(name, key)| map.get(*name) != Some(key))
+            .map(|(name, _)| name.clone())
+            .collect();
+        log::info!(
+            "hub: {} module keys reloaded from {}",
+            map.len(),
+            self.path.display()
+        );
+        gone
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+fn read(path: &Path) -> Result<KeyMap, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses the file's text; every entry must be a valid key.
+pub fn parse(text: &str) -> Result<KeyMap, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
+    let Value::Object(entries) = value else {
+        return Err("expected a JSON object of module names to keys".into());
+    };
+    let mut map = KeyMap::new();
+    for (name, key) in entries {
+        let key = key
+            .as_str()
+            .and_then(|k| STANDARD.decode(k.trim()).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+            .ok_or_else(|| {
+                format!("the key of '{name}' is not base64 of a 32-byte Ed25519 public key")
+            })?;
+        map.insert(name, key);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_vectors_file_and_names_bad_entries() {
+        let text = r#"{"ListServ": "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=",
+                       "chatsystem": "7UkoxijRwsbq6QM4kFmVYSlZJzpcY/k2NsFGFKyHN9E="}"#;
+        assert_eq!(parse(text).unwrap().len(), 2);
+        assert!(parse(r#"{"x": "c2hvcnQ="}"#).unwrap_err().contains("'x'"));
+        assert!(parse("{\n\"a\": }").unwrap_err().starts_with("line 2"));
+    }
+}

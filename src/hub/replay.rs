@@ -1,0 +1,78 @@
+//! Replay protection: a `resolve_id` accepted from a module is refused from
+//! it again for an hour. Original clients send a fresh uuid4 each time.
+//!
+//! Memory is bounded: ids are kept as 64-bit hashes, at most `capacity` of
+//! them; under a load that would exceed it, the oldest are forgotten early
+//! (and that is logged), which shortens the window instead of growing.
+
+use crate::sync::lock;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const WINDOW: Duration = Duration::from_secs(3600);
+
+pub struct ReplayGuard {
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    seen: HashSet<u64>,
+    order: VecDeque<(Instant, u64)>,
+    warned: bool,
+}
+
+impl ReplayGuard {
+    pub fn new(capacity: usize) -> Self {
+        ReplayGuard {
+            capacity: capacity.max(1),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// `true` the first time `(origin, resolve_id)` is seen in the window.
+    pub fn first_use(&self, origin: &str, resolve_id: &str) -> bool {
+        let mut h = DefaultHasher::new();
+        (origin, resolve_id).hash(&mut h);
+        let id = h.finish();
+        let now = Instant::now();
+        let mut s = lock(&self.state);
+        while let Some(&(at, old)) = s.order.front() {
+            let full = s.order.len() >= self.capacity;
+            if now.duration_since(at) < WINDOW && !full {
+                break;
+            }
+            if full && !s.warned {
+                log::warn!("hub: replay memory full ({} ids): the replay window is shorter than an hour under this load", self.capacity);
+                s.warned = true;
+            }
+            s.order.pop_front();
+            s.seen.remove(&old);
+        }
+        if !s.seen.insert(id) {
+            return false;
+        }
+        s.order.push_back((now, id));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_repeats_per_origin_and_stays_bounded() {
+        let g = ReplayGuard::new(3);
+        assert!(g.first_use("A", "1"));
+        assert!(!g.first_use("A", "1"));
+        assert!(g.first_use("B", "1"), "another origin's id is its own");
+        assert!(g.first_use("A", "2"));
+        assert!(g.first_use("A", "3"), "evicts the oldest");
+        assert_eq!(lock(&g.state).seen.len(), 3);
+    }
+}
