@@ -628,3 +628,77 @@ fn keygen_writes_original_formats_and_refuses_to_overwrite() {
         seed
     );
 }
+
+/// Builds (if needed) and starts examples/hello_module.rs; returns the
+/// child and its HTTP port.
+fn start_hello_module(
+    server: &Server,
+    key_path: &std::path::Path,
+    secret: &str,
+) -> (std::process::Child, u16) {
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", "hello_module"])
+        .status()
+        .expect("cargo build --example");
+    assert!(built.success());
+    let exe = std::path::Path::new(common::BIN)
+        .parent()
+        .expect("target dir")
+        .join("examples/hello_module");
+    let cert = server.dir().join("cert.pem");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--platform",
+            &target(server).url,
+            "--name",
+            "ListServ",
+            "--cookie-secret",
+            secret,
+        ])
+        .arg("--key")
+        .arg(key_path)
+        .arg("--ca")
+        .arg(cert)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hello_module");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read");
+    let port = line.trim().rsplit(':').next().and_then(|p| p.parse().ok());
+    (
+        child,
+        port.unwrap_or_else(|| panic!("unexpected first line: {line}")),
+    )
+}
+
+#[test]
+fn hello_module_greets_the_logged_in_user_end_to_end() {
+    let secret = "hello-module-shared-secret-0123";
+    let (_db, server) = hub(json!({"cookie_secret": secret}));
+    let key_path = server.dir().join("signing_key.key");
+    std::fs::write(&key_path, seed("ListServ")).expect("write key");
+    let (mut child, port) = start_hello_module(&server, &key_path, secret);
+    let admin = server
+        .client()
+        .login(common::ADMIN_NAME, common::ADMIN_PASSWORD);
+    assert_eq!(running(&server, &admin)["ListServ"]["port"], port);
+    let browser = server.client().with_jar();
+    browser.register("grace", "grace-password");
+    let cookie = browser.jar_cookie().expect("the platform set its cookie");
+    let module = common::Client::new(&format!("http://127.0.0.1:{port}"), None);
+    let page = module.cookie(&cookie).get("/");
+    assert_eq!((page.status, page.body.as_str()), (200, "Hello, grace!"));
+    assert_eq!(module.get("/").status, 401, "no cookie, no greeting");
+    let mut forged = cookie.clone();
+    let last = forged.pop().expect("non-empty");
+    forged.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(
+        module.cookie(&forged).get("/").status,
+        401,
+        "a tampered cookie is refused"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
