@@ -27,4 +27,11 @@ pub struct Ctx {
     /// Failed logins per client address (a looser limit: labs share NATs).
     pub address_failures: Limiter,
     pub hub: Arc<Hub>,
+    /// Password reset by mail; `None` without an `smtp` section.
+    pub mail: Option<crate::mail::Mailer>,
+    /// Reset requests per email address, and per client address.
+    pub reset_per_email: Limiter,
+    pub reset_per_address: Limiter,
+    /// Google / OpenID Connect sign-in; `None` without an `oidc` section.
+    pub oidc: Option<crate::auth::oidc::Verifier>,
 }

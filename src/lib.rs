@@ -17,6 +17,7 @@ pub mod hub;
 pub mod keygen;
 pub mod listener;
 pub mod logger;
+pub mod mail;
 pub mod module_client;
 pub mod server;
 pub mod sync;

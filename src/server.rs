@@ -112,6 +112,12 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     let hub = Arc::new(Hub::new(&config).map_err(StartError::Keys)?);
     Hub::watch_keys(hub.clone()).map_err(|e| StartError::Io(format!("key watcher: {e}")))?;
     raise_fd_limit();
+    let mail = crate::mail::Mailer::start(&config, db.clone())?;
+    let oidc = config.oidc.as_ref().map(crate::auth::oidc::Verifier::new);
+    match &config.oidc {
+        Some(o) => log::info!("oidc: sign-in with {} on", o.issuer),
+        None => log::info!("oidc: off (no oidc section)"),
+    }
     let ctx = Arc::new(Ctx {
         dev: args.dev,
         port,
@@ -127,6 +133,10 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         account_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
         address_failures: Limiter::new(config.login_max_failures * 5, config.login_failure_window),
         hub,
+        mail,
+        reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),
+        reset_per_address: Limiter::new(config.reset.max_per_address, config.reset.window),
+        oidc,
         config,
     });
     let backend =

@@ -1,10 +1,15 @@
 //! Everything that touches secrets: passwords, access tokens, the signed
-//! cookie, sessions and the login-failure limiter. No other module sees a
-//! password hash or computes a token's hash.
+//! cookie, sessions, the login-failure limiter, password-reset phrases and
+//! OpenID Connect ID tokens. No other module sees a password hash or
+//! computes a token's hash.
 
 pub mod cookie;
+pub mod jwks;
+pub mod jwt_ring;
 pub mod limiter;
+pub mod oidc;
 pub mod password;
+pub mod reset;
 pub mod sessions;
 pub mod token;
 

@@ -20,6 +20,18 @@ impl Passwords {
         Ok(bcrypt::hash(password, self.cost)?)
     }
 
+    /// A new hash of `password` at the configured cost, in the same form as
+    /// `old` (`$2a$`, `$2b$`, `$2y$`): another system reads the same table and
+    /// may accept only the form it wrote (the successor wrote `$2a$`).
+    pub fn rehash(&self, password: &str, old: &str) -> Result<String, AuthError> {
+        let version = match old.get(..4) {
+            Some("$2a$") => bcrypt::Version::TwoA,
+            Some("$2y$") => bcrypt::Version::TwoY,
+            _ => bcrypt::Version::TwoB,
+        };
+        Ok(bcrypt::hash_with_result(password, self.cost)?.format_for_version(version))
+    }
+
     /// Whether `password` matches `hash`. A stored hash that is not bcrypt
     /// (or empty, as for Google accounts) matches nothing.
     pub fn verify(&self, password: &str, hash: &str) -> bool {
@@ -71,5 +83,9 @@ mod tests {
         let new = p.hash("secret password").unwrap();
         assert!(new.starts_with("$2b$11$"));
         assert!(p.verify("secret password", &new));
+        let upgraded = p.rehash(PASSWORD, HASH_2A).unwrap();
+        assert!(upgraded.starts_with("$2a$11$"), "{upgraded}");
+        assert!(p.verify(PASSWORD, &upgraded));
+        assert!(p.rehash(PASSWORD, HASH_2B).unwrap().starts_with("$2b$11$"));
     }
 }

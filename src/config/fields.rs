@@ -9,6 +9,8 @@ use std::time::Duration;
 pub struct Fields {
     path: PathBuf,
     map: Map<String, Value>,
+    /// `"smtp."` inside a section, so errors name the whole key.
+    prefix: String,
 }
 
 impl Fields {
@@ -16,13 +18,39 @@ impl Fields {
         Fields {
             path: path.to_owned(),
             map,
+            prefix: String::new(),
+        }
+    }
+
+    /// The object under `key` (`"smtp": {...}`) as fields of its own;
+    /// `None` when the key is absent or null.
+    pub fn section(&mut self, key: &str) -> Result<Option<Fields>, ConfigError> {
+        match self.map.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Fields {
+                path: self.path.clone(),
+                map,
+                prefix: format!("{}{key}.", self.prefix),
+            })),
+            Some(other) => Err(self.error(key, format!("expected an object, got {other}"))),
+        }
+    }
+
+    /// Warns about the keys of a section nobody asked for.
+    pub fn warn_unknown(&self) {
+        for key in self.map.keys() {
+            log::warn!(
+                "config {}: unknown key '{}{key}' ignored",
+                self.path.display(),
+                self.prefix
+            );
         }
     }
 
     pub fn error(&self, key: &str, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             path: self.path.clone(),
-            key: Some(key.to_owned()),
+            key: Some(format!("{}{key}", self.prefix)),
             problem: problem.into(),
         }
     }

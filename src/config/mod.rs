@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod fields;
+mod mail;
+mod oidc;
 use fields::Fields;
+pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
+pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 
 /// Connection details of the PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -77,6 +81,11 @@ pub struct Config {
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
     pub hub: HubConfig,
+    /// Outgoing mail; `None` turns password reset by mail off.
+    pub smtp: Option<SmtpConfig>,
+    pub reset: ResetConfig,
+    /// Sign-in with Google / OpenID Connect; `None` turns it off.
+    pub oidc: Option<OidcConfig>,
 }
 
 /// A configuration that cannot be used.
@@ -164,6 +173,9 @@ impl Config {
                 max_bad_messages: f.int("hub_max_bad_messages", 100, 1, 1_000_000)? as u32,
                 replay_capacity: f.int("hub_replay_capacity", 200_000, 1, 100_000_000)? as usize,
             },
+            smtp: mail::smtp(&mut f, &base)?,
+            reset: mail::reset(&mut f)?,
+            oidc: oidc::oidc(&mut f, &base)?,
         };
         config.check(&mut f)?;
         for key in f.unknown_keys() {

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "unique_names",
         include_str!("../../sql/003_unique_names.sql"),
     ),
+    (
+        4,
+        "password_resets",
+        include_str!("../../sql/004_password_resets.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

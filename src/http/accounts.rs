@@ -130,7 +130,7 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
     }
     let stored = ctx
         .passwords
-        .hash(password)
+        .rehash(password, old)
         .map_err(ApiError::from)
         .and_then(|h| {
             Ok(users::set_password(
@@ -166,7 +166,7 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
 
 /// POST /logout: ends the session if there is one; always clears the cookie.
 pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    if let Some(token) = session::token(ctx, req) {
+    if let Some(token) = session::token_for_change(ctx, req)? {
         if let Some(s) = ctx.sessions.validate(&token)? {
             ctx.sessions.revoke(s.token_hash)?;
             ctx.hub.broadcast(&Event::UserLogout { token: &token });
@@ -211,17 +211,19 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     )
 }
 
-/// DELETE /delete_account: `password`.
+/// DELETE /delete_account: `password` (`id_token` for a Google account).
 pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let session = authenticate(ctx, req)?;
-    let password = req.require("password")?;
     let creds = credentials(ctx, &session)?;
-    let hash = creds.hashed_password.as_deref().filter(|h| !h.is_empty());
-    let Some(hash) = hash else {
-        return Err(ApiError::bad_request("google_account_has_no_password"));
-    };
-    if !ctx.passwords.verify(password, hash) {
-        return Err(ApiError::unauthorized("password_validation_failed"));
+    match creds.hashed_password.as_deref().filter(|h| !h.is_empty()) {
+        // A Google account has no password: a fresh ID token confirms.
+        None => super::google::confirm_deletion(ctx, req, &creds.user)?,
+        Some(hash) => {
+            let password = req.require("password")?;
+            if !ctx.passwords.verify(password, hash) {
+                return Err(ApiError::unauthorized("password_validation_failed"));
+            }
+        }
     }
     users::delete(&mut *ctx.db.conn()?, creds.user.id)?;
     ctx.sessions.revoke_user(creds.user.id)?;

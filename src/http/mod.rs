@@ -12,10 +12,12 @@ pub mod admin_json {
     pub use super::admin::running_modules;
 }
 pub mod error;
+mod google;
 mod pages;
 mod params;
 mod reply;
 pub mod request;
+mod reset;
 mod routes;
 mod session;
 mod validate;

@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, pages};
+use super::{accounts, admin, google, pages, reset};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -50,6 +50,15 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         accounts::delete_account,
     ),
     (Method::Get, "/me", Lane::Fast, accounts::me),
+    (Method::Post, "/password/forgot", Lane::Fast, reset::forgot),
+    (
+        Method::Post,
+        "/forgot_password",
+        Lane::Hashing,
+        reset::reset_password,
+    ),
+    (Method::Post, "/google_signin", Lane::Fast, google::signin),
+    (Method::Get, "/auth/config", Lane::Fast, google::auth_config),
     (Method::Get, "/roles", Lane::Fast, admin::get_role),
     (Method::Post, "/roles", Lane::Fast, admin::set_role),
     (Method::Get, "/users", Lane::Fast, admin::list_users),

@@ -24,6 +24,19 @@ pub fn token(ctx: &Ctx, req: &Req) -> Option<String> {
     token_and_source(ctx, req).map(|(t, _)| t)
 }
 
+/// As [`token`], for a request that changes state without needing a live
+/// session (logout): a cookie must come from our own pages, as in
+/// [`authenticate`].
+pub fn token_for_change(ctx: &Ctx, req: &Req) -> Result<Option<String>, ApiError> {
+    match token_and_source(ctx, req) {
+        Some((token, Source::Cookie)) => {
+            check_same_origin(req)?;
+            Ok(Some(token))
+        }
+        other => Ok(other.map(|(token, _)| token)),
+    }
+}
+
 fn token_and_source(ctx: &Ctx, req: &Req) -> Option<(String, Source)> {
     if let Some(cookie) = req.cookie(COOKIE) {
         if let Some(token) = ctx.cookies.verify(COOKIE, cookie, unix_now()) {

@@ -218,6 +218,11 @@ impl Bridge<'_> {
                 return Ok(());
             }
             match head::parse(&self.inbuf) {
+                // Up to HIGH_WATER bytes are read before framing, so a whole
+                // head may be far over the limit: check it, not the buffer.
+                Parsed::Complete(head) if head.len > MAX_HEAD_BYTES => {
+                    return Err(Reject::HeadTooLarge)
+                }
                 Parsed::Complete(head) => {
                     self.inbuf.drain(..head.len);
                     self.head_started = None;

@@ -54,6 +54,10 @@ fn first_head(
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 match head::parse(&buf) {
+                    // The limit holds however fast the head arrived.
+                    Parsed::Complete(head) if head.len > MAX_HEAD_BYTES => {
+                        return Err(FirstHeadError::TooLarge)
+                    }
                     Parsed::Complete(head) => {
                         let rest = buf.split_off(head.len);
                         return Ok(Some((head, rest)));

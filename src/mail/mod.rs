@@ -1,0 +1,148 @@
+//! Outgoing mail. A password-reset request is handed to one mail thread
+//! through a bounded channel; that thread looks the address up, makes the
+//! phrase (see `auth::reset`) and sends the mail with lettre, retrying with
+//! a doubling pause and logging every failure.
+//!
+//! The HTTP request only enqueues the address, so it answers at the same
+//! speed whether the address has an account or not, and whether the mail
+//! server is up, slow or gone.
+//!
+//! **Invariant:** phrases, links and the SMTP password never reach a log;
+//! log lines name users by id.
+
+mod message;
+mod transport;
+mod worker;
+
+use crate::config::{Config, ConfigError};
+use crate::db::Db;
+use crossbeam_channel::{Sender, TrySendError};
+use lettre::message::Mailbox;
+use std::fmt;
+use std::sync::Arc;
+
+enum Job {
+    Reset { email: String },
+}
+
+/// The handle handlers use; cheap, and never blocks.
+pub struct Mailer {
+    tx: Sender<Job>,
+}
+
+#[derive(Debug)]
+pub enum MailError {
+    /// The `smtp` section cannot be used.
+    Config(ConfigError),
+    /// The mail thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for MailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailError::Config(e) => write!(f, "{e}"),
+            MailError::Thread(e) => write!(f, "cannot start the mail thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MailError {}
+
+impl From<MailError> for crate::server::StartError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::Config(e) => crate::server::StartError::Config(e),
+            MailError::Thread(e) => crate::server::StartError::Io(e.to_string()),
+        }
+    }
+}
+
+impl Mailer {
+    /// Starts the mail thread, or returns `None` (and says so in the log)
+    /// when the config has no `smtp` section.
+    pub fn start(config: &Config, db: Arc<Db>) -> Result<Option<Mailer>, MailError> {
+        let Some(smtp) = &config.smtp else {
+            log::info!("mail: off (no smtp section); password reset by mail answers 503");
+            return Ok(None);
+        };
+        let public_url = config.public_url();
+        if config.public_url.is_none() {
+            log::warn!("mail: public_url is not set; reset links will point to {public_url}");
+        }
+        let hello = host_of(&public_url);
+        let transport = transport::build(smtp, &config.path, &hello).map_err(MailError::Config)?;
+        let from: Mailbox = smtp.from.parse().map_err(|e| {
+            MailError::Config(ConfigError {
+                path: config.path.clone(),
+                key: Some("smtp.from".into()),
+                problem: format!("{e}"),
+            })
+        })?;
+        let (tx, rx) = crossbeam_channel::bounded(smtp.queue_len);
+        let worker = worker::Worker::new(worker::Setup {
+            rx,
+            db,
+            transport,
+            from,
+            smtp: smtp.clone(),
+            reset_ttl: config.reset.ttl,
+            public_url,
+        });
+        std::thread::Builder::new()
+            .name("mail".into())
+            .spawn(move || worker.run())
+            .map_err(MailError::Thread)?;
+        log::info!(
+            "mail: on, via {}:{} ({:?})",
+            smtp.host,
+            smtp.port,
+            smtp.security
+        );
+        Ok(Some(Mailer { tx }))
+    }
+
+    /// Queues a reset mail for `email`. A full queue drops the request with
+    /// a log line: the caller's answer must not depend on mail.
+    pub fn request_reset(&self, email: &str) {
+        let job = Job::Reset {
+            email: email.to_owned(),
+        };
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => log::warn!("mail: queue full, reset request dropped"),
+            Err(TrySendError::Disconnected(_)) => {
+                log::error!("mail: the mail thread is gone, reset request dropped")
+            }
+        }
+    }
+}
+
+/// The host part of a URL, for the SMTP greeting (`EHLO host`).
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => h,
+        _ => authority,
+    };
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_of_urls() {
+        assert_eq!(
+            super::host_of("https://lab.example.org:8888/x"),
+            "lab.example.org"
+        );
+        assert_eq!(super::host_of("https://lab.example.org"), "lab.example.org");
+        assert_eq!(super::host_of("http://[::1]:8080"), "[::1]");
+        assert_eq!(super::host_of(""), "localhost");
+    }
+}
