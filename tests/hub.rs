@@ -295,7 +295,7 @@ fn a_connection_that_keeps_sending_garbage_is_closed() {
         let _ = conn.send("garbage".into(), T);
     }
     let closed = wait_until(T, || {
-        matches!(conn.recv(Duration::from_millis(100)), Err(_))
+        conn.recv(Duration::from_millis(100)).is_err()
     });
     assert!(closed, "connection still open after 10 bad messages");
 }

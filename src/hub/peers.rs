@@ -136,9 +136,12 @@ impl Peers {
     pub fn send_to(&self, module: &str, json: String) -> bool {
         let targets = self.authenticated(|p| p.module.get().is_some_and(|m| m == module));
         let msg = Utf8Bytes::from(json);
-        targets
-            .iter()
-            .fold(false, |sent, p| p.push(msg.clone()) || sent)
+        // Every target gets the message, so no short-circuiting `any`.
+        let mut sent = false;
+        for peer in &targets {
+            sent |= peer.push(msg.clone());
+        }
+        sent
     }
 
     /// Kicks every connection authenticated as one of `modules`.

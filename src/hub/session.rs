@@ -82,6 +82,9 @@ pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, a
     log::info!("hub: {addr} ({}) disconnected: {why}", peer.name());
 }
 
+/// An HTTP status and reason word for a refused handshake.
+type Refusal = (u16, &'static str);
+
 /// Consumes exactly Content-Length bytes after the head (capped); returns
 /// the body and the bytes after it (early WebSocket frames).
 fn read_body(
@@ -89,7 +92,7 @@ fn read_body(
     head: &Head,
     mut buf: Vec<u8>,
     deadline: Instant,
-) -> Result<(Vec<u8>, Vec<u8>), (u16, &'static str)> {
+) -> Result<(Vec<u8>, Vec<u8>), Refusal> {
     let len = head
         .body_length()
         .map_err(|_| (400u16, "malformed_request"))?;
