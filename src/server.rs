@@ -143,6 +143,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         http::start(ctx.clone()).map_err(|e| StartError::Io(format!("HTTP backend: {e}")))?;
     start_janitor(ctx.clone())?;
     announce(&ctx);
+    stop_on_signals(backend.dir().to_owned())?;
     listener::run(ctx, tcp, backend.socket.clone());
     Ok(())
 }
@@ -200,6 +201,24 @@ fn raise_fd_limit() {
             log::warn!("cannot raise the open-files limit: {e}");
         }
     }
+}
+
+/// SIGTERM and SIGINT end the process after removing the private socket
+/// folder; connections are cut, sessions are safe in the database.
+fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| StartError::Io(format!("signal handler: {e}")))?;
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                log::info!("stopping on signal {signal}");
+                let _ = std::fs::remove_dir_all(&socket_dir);
+                std::process::exit(0);
+            }
+        });
+    spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
 }
 
 /// Sweeps expired sessions every minute.

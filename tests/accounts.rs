@@ -462,3 +462,25 @@ fn remember_me_keeps_the_cookie_until_the_session_cap() {
     let cookie = remembered.set_cookie().unwrap();
     assert!(cookie.contains("Max-Age=7200"), "{cookie}");
 }
+
+#[test]
+fn switching_between_email_and_nickname_does_not_double_the_guesses() {
+    let (_db, server) = start(json!({"login_max_failures": 4}));
+    let c = server.client();
+    c.register("dora", PASSWORD);
+    for i in 0..4 {
+        let by = if i % 2 == 0 {
+            ("nickname", "dora")
+        } else {
+            ("email", "dora@example.org")
+        };
+        let r = c.post_form("/login", &[by, ("password", "wrong password")]);
+        r.assert_error(401, "password_validation_failed");
+    }
+    // Two failures per name, four for the account: the account is locked.
+    let r = c.post_form(
+        "/login",
+        &[("email", "dora@example.org"), ("password", PASSWORD)],
+    );
+    r.assert_error(429, "too_many_attempts");
+}

@@ -323,3 +323,22 @@ fn tls_false_serves_plain_http() {
         "no Secure over plain HTTP: {cookie}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_server_and_removes_its_private_socket_folder() {
+    let db = TestDb::new();
+    let mut server = Server::start(&db, json!({}), &[]);
+    let pid = server.pid().expect("running");
+    let prefix = format!("sse-platform-{pid}-");
+    let mine = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .expect("temp dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .count()
+    };
+    assert_eq!(mine(), 1, "the bridge socket lives in a private folder");
+    let status = server.terminate().expect("exit status");
+    assert!(status.success(), "{status}");
+    assert_eq!(mine(), 0, "the folder is removed on SIGTERM");
+}

@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_loads() {
-        let text = include_str!("../../docs/config-mail-oidc.example.json");
+        let text = include_str!("../../config.example.json");
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
         let mut f = Fields::new(Path::new("example.json"), map);
         let c = smtp(&mut f, Path::new("/etc")).unwrap().unwrap();

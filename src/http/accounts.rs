@@ -6,6 +6,7 @@ use super::reply::Reply;
 use super::request::Req;
 use super::session::{self, authenticate};
 use super::validate;
+use crate::auth::limiter::Limiter;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
 use crate::db::users::{self, Credentials, User};
@@ -63,14 +64,10 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         (None, None) => return Err(ApiError::missing_parameter()),
     };
     let ip_key = req.client();
-    for (limiter, key) in [
+    check_limits(&[
         (&ctx.account_failures, &account_key),
         (&ctx.address_failures, &ip_key),
-    ] {
-        if let Err(wait) = limiter.check(key) {
-            return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
-        }
-    }
+    ])?;
     let found = {
         let mut conn = ctx.db.conn()?;
         match email {
@@ -78,18 +75,39 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             None => users::by_name(&mut *conn, nickname.unwrap_or_default())?,
         }
     };
+    // Counted per account too, so that switching between its email and its
+    // nickname does not double the guesses.
+    let user_key = match found.as_slice() {
+        [one] => format!("user:{}", one.user.id),
+        _ => account_key.clone(),
+    };
+    check_limits(&[(&ctx.account_failures, &user_key)])?;
     match check_password(ctx, found, password) {
         Ok(creds) => {
             ctx.account_failures.forget(&account_key);
+            ctx.account_failures.forget(&user_key);
             upgrade_hash(ctx, &creds, password);
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
             ctx.account_failures.fail(&account_key);
+            if user_key != account_key {
+                ctx.account_failures.fail(&user_key);
+            }
             ctx.address_failures.fail(&ip_key);
             Err(e)
         }
     }
+}
+
+/// 429 with `Retry-After` while any of the keys has used up its failures.
+fn check_limits(keys: &[(&Limiter, &String)]) -> Result<(), ApiError> {
+    for (limiter, key) in keys {
+        if let Err(wait) = limiter.check(key) {
+            return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
+        }
+    }
+    Ok(())
 }
 
 /// Exactly one account must match, and its password. Every path spends one

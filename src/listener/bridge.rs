@@ -16,6 +16,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Instant;
 
+/// How long a refused request's remaining bytes are read and dropped.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Bytes buffered in either direction before the bridge stops reading.
 const HIGH_WATER: usize = 256 * 1024;
 
@@ -95,7 +98,11 @@ pub fn run(
     if let Err(e) = bridge.pump() {
         log::debug!("listener: {peer}: connection ended: {e}");
     }
-    bridge.client.close();
+    if bridge.rejected {
+        bridge.client.close_lingering(LINGER);
+    } else {
+        bridge.client.close();
+    }
 }
 
 impl Bridge<'_> {
@@ -285,5 +292,5 @@ pub fn reply_and_close(mut client: Transport, status: u16, reason: &str) {
             break;
         }
     }
-    client.close();
+    client.close_lingering(LINGER);
 }

@@ -100,6 +100,35 @@ impl Transport {
         }
     }
 
+    /// Ends the connection after an answer the client may not have waited
+    /// for (a refused body): stop sending, then read and drop what it still
+    /// sends for up to `linger`. Closing with unread input would reset the
+    /// connection, and the client could lose the answer.
+    pub fn close_lingering(mut self, linger: std::time::Duration) {
+        if let Some(conn) = &mut self.tls {
+            conn.send_close_notify();
+        }
+        let _ = self.flush();
+        let _ = self.tcp.shutdown(Shutdown::Write);
+        let deadline = std::time::Instant::now() + linger;
+        let mut sink = [0u8; 16 * 1024];
+        while std::time::Instant::now() < deadline {
+            match self.tcp.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let mut fds = [super::poll::watch(&self.tcp, true, false)];
+                    if super::poll::wait(&mut fds, left).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = self.tcp.shutdown(Shutdown::Both);
+    }
+
     /// Ends the connection politely: TLS close_notify, then a TCP shutdown.
     pub fn close(mut self) {
         if let Some(conn) = &mut self.tls {

@@ -326,6 +326,22 @@ impl Server {
         }
     }
 
+    /// The process id of the current run.
+    pub fn pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|r| r.child.id())
+    }
+
+    /// Sends SIGTERM (as systemd would) and waits for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut running = self.running.take()?;
+        let pid = running.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = running.child.wait().ok();
+        running.join();
+        status
+    }
+
     /// Kills the process and waits for it; the log stays readable.
     pub fn stop(&mut self) {
         if let Some(mut running) = self.running.take() {
