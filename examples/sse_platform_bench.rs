@@ -186,7 +186,11 @@ fn roundtrip(args: &mut pico_args::Arguments) -> Res<()> {
             let mut mine = Vec::new();
             while Instant::now() < end {
                 let t = Instant::now();
-                let reply = request(&mut conn, &signer, json!({"type": "token_validation", "access_token": token}))?;
+                let reply = request(
+                    &mut conn,
+                    &signer,
+                    json!({"type": "token_validation", "access_token": token}),
+                )?;
                 if reply["success"] != true {
                     return Err(format!("token_validation failed: {reply}").into());
                 }
@@ -243,7 +247,11 @@ fn broadcast(args: &mut pico_args::Arguments) -> Res<()> {
                 let v: Value = serde_json::from_str(&text)?;
                 if v["type"] == "user_login" {
                     let token = v["access_token"].as_str().unwrap_or_default().to_owned();
-                    seen.lock().map_err(|_| "poisoned")?.entry(token).or_default().push(at);
+                    seen.lock()
+                        .map_err(|_| "poisoned")?
+                        .entry(token)
+                        .or_default()
+                        .push(at);
                 }
             }
             Ok(())

@@ -294,9 +294,7 @@ fn a_connection_that_keeps_sending_garbage_is_closed() {
     for _ in 0..10 {
         let _ = conn.send("garbage".into(), T);
     }
-    let closed = wait_until(T, || {
-        conn.recv(Duration::from_millis(100)).is_err()
-    });
+    let closed = wait_until(T, || conn.recv(Duration::from_millis(100)).is_err());
     assert!(closed, "connection still open after 10 bad messages");
 }
 
