@@ -132,20 +132,11 @@ fn duration_words(secs: u64) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC, from Unix seconds (Howard Hinnant's
-/// days-to-civil algorithm; no date crate needed for one line of text).
+/// `YYYY-MM-DD HH:MM` in UTC, from Unix seconds (no date crate needed for
+/// one line of text).
 fn utc_minute(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::logger::civil_from_days(unix.div_euclid(86_400));
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}",
         secs / 3600,
