@@ -13,5 +13,10 @@ BEGIN
     CREATE UNIQUE INDEX IF NOT EXISTS users_lower_email_unique ON users (lower(email));
 EXCEPTION WHEN unique_violation OR insufficient_privilege THEN
     RAISE WARNING 'users_lower_email_unique not created: %', SQLERRM;
-    CREATE INDEX IF NOT EXISTS users_lower_email_idx ON users (lower(email));
+    -- Without uniqueness, an index still keeps lookups by email fast.
+    BEGIN
+        CREATE INDEX IF NOT EXISTS users_lower_email_idx ON users (lower(email));
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE WARNING 'users_lower_email_idx not created: %', SQLERRM;
+    END;
 END $$;

@@ -700,3 +700,30 @@ fn hello_module_greets_the_logged_in_user_end_to_end() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_password_change_tells_modules_to_drop_all_of_the_users_tokens() {
+    let (_db, server) = hub(json!({}));
+    let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
+    let web = server.client();
+    let first = web.register("heidi", "heidi-password");
+    let second = web.login("heidi", "heidi-password");
+    assert!(wait_until(T, || client.cache().get(&first).is_some()
+        && client.cache().get(&second).is_some()));
+    let r = web.token(&first).post_form(
+        "/password/change",
+        &[
+            ("old_password", "heidi-password"),
+            ("new_password", "heidi-password-2"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        wait_until(T, || client.cache().get(&second).is_none()),
+        "the other session's token is dropped too"
+    );
+    assert!(client
+        .validate_token(&second)
+        .expect("ask the platform")
+        .is_none());
+}

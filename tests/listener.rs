@@ -342,3 +342,32 @@ fn sigterm_stops_the_server_and_removes_its_private_socket_folder() {
     assert!(status.success(), "{status}");
     assert_eq!(mine(), 0, "the folder is removed on SIGTERM");
 }
+
+#[test]
+fn a_non_websocket_upgrade_request_is_answered_as_plain_http() {
+    let (_db, server) = start(json!({}));
+    let mut conn = server.raw_tls();
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    conn.send(request).expect("send");
+    let resp = conn
+        .read_response(Duration::from_secs(5))
+        .expect("an answer, not a hang");
+    assert_eq!(resp.status, 302);
+    // The same connection keeps working.
+    assert_eq!(conn.roundtrip(GET_LOGIN).status, 200);
+}
+
+#[test]
+fn behind_an_https_proxy_the_cookie_is_still_secure() {
+    let (_db, server) = start(json!({"tls": false, "public_url": "https://lab.example.org"}));
+    let r = server.client().post_form(
+        "/register",
+        &[
+            ("email", "bob@example.org"),
+            ("nickname", "bob"),
+            ("password", "plain password"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.set_cookie().expect("Set-Cookie").contains("; Secure"));
+}

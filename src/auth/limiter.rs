@@ -42,7 +42,7 @@ impl Limiter {
             let window = self.window;
             map.retain(|_, (_, start)| start.elapsed() < window);
             if map.len() >= MAX_KEYS {
-                log::warn!("limiter: {MAX_KEYS} keys in one window, forgetting all");
+                log::warn!("{MAX_KEYS} keys in one window, forgetting all");
                 map.clear();
             }
         }

@@ -180,7 +180,7 @@ impl SessionStore {
                     c.stored_expires_at = c.stored_expires_at.max(expires_at);
                 }
             }
-            Err(e) => log::debug!("sessions: expiry not stored yet: {e}"),
+            Err(e) => log::debug!("expiry not stored yet: {e}"),
         }
     }
 
@@ -190,7 +190,7 @@ impl SessionStore {
             .conn()
             .and_then(|mut c| sql::delete(&mut *c, &hash.0))
         {
-            log::debug!("sessions: expired session not deleted yet: {e}");
+            log::debug!("expired session not deleted yet: {e}");
         }
     }
 

@@ -111,7 +111,7 @@ impl Db {
                 Ok(_) => return Ok(()),
                 Err(e) if start.elapsed() + pause > limit => return Err(e),
                 Err(e) => {
-                    log::warn!("db: not reachable yet ({e}); retrying in {pause:?}");
+                    log::warn!("not reachable yet ({e}); retrying in {pause:?}");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(4));
                 }
@@ -120,12 +120,14 @@ impl Db {
     }
 }
 
-/// r2d2 reports connection failures here; once per failure is enough.
+/// r2d2 reports each failed connection attempt here, several a second while
+/// PostgreSQL is down: debug level, since start-up and requests already say
+/// it at warn level.
 #[derive(Debug)]
 struct LogErrors;
 
 impl r2d2::HandleError<postgres::Error> for LogErrors {
     fn handle_error(&self, error: postgres::Error) {
-        log::warn!("db: connection failed: {}", DbError::from(error));
+        log::debug!("connection failed: {}", DbError::from(error));
     }
 }

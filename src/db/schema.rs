@@ -51,7 +51,7 @@ pub fn migrate(conn: &mut Conn) -> Result<usize, DbError> {
             "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
             &[&version, &name],
         )?;
-        log::info!("db: applied schema step {version} ({name})");
+        log::info!("applied schema step {version} ({name})");
         applied += 1;
     }
     tx.commit()?;

@@ -49,7 +49,7 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         DbError::Duplicate(_) => ApiError::conflict("email_already_exists"),
         other => other.into(),
     })?;
-    log::info!("accounts: registered user {}", user.id);
+    log::info!("registered user {}", user.id);
     signed_in(ctx, req, &user)
 }
 
@@ -158,9 +158,9 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
             )?)
         });
     match stored {
-        Ok(()) => log::info!("accounts: upgraded password hash of user {}", creds.user.id),
+        Ok(()) => log::info!("upgraded password hash of user {}", creds.user.id),
         Err(e) => log::warn!(
-            "accounts: hash upgrade of user {} failed: {}",
+            "hash upgrade of user {} failed: {}",
             creds.user.id,
             e.reason
         ),
@@ -192,7 +192,7 @@ pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))
-            .with_header("Set-Cookie", session::clear_cookie(req)),
+            .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
     )
 }
 
@@ -218,14 +218,14 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     validate::new_password(new)?;
     let new_hash = ctx.passwords.hash(new)?;
     users::set_password(&mut *ctx.db.conn()?, creds.user.id, &new_hash)?;
-    ctx.sessions.revoke_user(creds.user.id)?;
+    session::end_all_sessions(ctx, creds.user.id)?;
     if let Some(token) = session::token(ctx, req) {
         ctx.hub.broadcast(&Event::UserLogout { token: &token });
     }
-    log::info!("accounts: user {} changed the password", creds.user.id);
+    log::info!("user {} changed the password", creds.user.id);
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
-            .with_header("Set-Cookie", session::clear_cookie(req)),
+            .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
     )
 }
 
@@ -250,8 +250,8 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         user_id: creds.user.id,
         token: &token,
     });
-    log::info!("accounts: deleted user {}", creds.user.id);
-    Ok(Reply::no_content().with_header("Set-Cookie", session::clear_cookie(req)))
+    log::info!("deleted user {}", creds.user.id);
+    Ok(Reply::no_content().with_header("Set-Cookie", session::clear_cookie(ctx, req)))
 }
 
 /// GET /me: the signed-in user, for the pages.

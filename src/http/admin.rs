@@ -37,7 +37,7 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         username: name,
         role,
     });
-    log::info!("admin: role of a user set to {role}");
+    log::info!("role of a user set to {role}");
     Ok(Reply::ok(json!({"status": 200, "success": true})))
 }
 

@@ -71,12 +71,12 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unavailable(_) => {
-                log::warn!("http: {e}");
+                log::warn!("{e}");
                 ApiError::new(503, "database_unavailable").retry_after(5)
             }
             DbError::Duplicate(_) => ApiError::conflict("already_exists"),
             DbError::Query(_) => {
-                log::error!("http: {e}");
+                log::error!("{e}");
                 ApiError::internal()
             }
         }
@@ -88,7 +88,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Db(e) => e.into(),
             other => {
-                log::error!("http: {other}");
+                log::error!("{other}");
                 ApiError::internal()
             }
         }

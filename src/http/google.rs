@@ -60,7 +60,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
     match oidc.verify(token) {
         Ok(identity) if validate::email(&identity.email).is_ok() => Ok(identity),
         Ok(_) => {
-            log::info!("google: id_token from {address} refused: unusable email");
+            log::info!("id_token from {address} refused: unusable email");
             Err(failed)
         }
         Err(OidcError::Key(JwksError::Unavailable(_))) => {
@@ -68,7 +68,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         }
         Err(e) => {
             ctx.address_failures.fail(&address);
-            log::info!("google: id_token from {address} refused: {e}");
+            log::info!("id_token from {address} refused: {e}");
             Err(failed)
         }
     }
@@ -176,7 +176,7 @@ pub fn confirm_deletion(ctx: &Ctx, req: &Req, user: &User) -> Result<(), ApiErro
     let identity = verify(ctx, req, token)?;
     if !identity.email.eq_ignore_ascii_case(&user.email) {
         log::info!(
-            "google: deletion of user {} refused: token for another email",
+            "deletion of user {} refused: token for another email",
             user.id
         );
         return Err(ApiError::unauthorized("google_authentication_failed"));

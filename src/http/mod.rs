@@ -119,7 +119,7 @@ fn worker(server: &tiny_http::Server, ctx: &Ctx, hashing: &Sender<tiny_http::Req
         let rq = match server.recv() {
             Ok(rq) => rq,
             Err(e) => {
-                log::error!("http: receive failed: {e}");
+                log::error!("receive failed: {e}");
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 continue;
             }
@@ -157,7 +157,7 @@ fn handle(ctx: &Ctx, mut rq: tiny_http::Request) {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(e)) => e.into(),
                 Err(_) => {
-                    log::error!("http: handler for {} panicked", req.path);
+                    log::error!("handler for {} panicked", req.path);
                     ApiError::internal().into()
                 }
             };
@@ -173,7 +173,7 @@ fn respond(rq: tiny_http::Request, reply: Reply, started: Instant, client: Strin
     let path = rq.url().split('?').next().unwrap_or("").to_owned();
     let status = reply.status;
     if let Err(e) = rq.respond(to_response(reply)) {
-        log::debug!("http: answer not delivered: {e}");
+        log::debug!("answer not delivered: {e}");
     }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     log::info!("{method} {path} {status} {ms:.1}ms {client}");

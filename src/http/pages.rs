@@ -68,7 +68,7 @@ pub fn asset(_ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 
 fn page(name: &str) -> Result<&'static [u8], ApiError> {
     web::asset(name).map(|(body, _)| body).ok_or_else(|| {
-        log::error!("pages: {name} is missing from the build");
+        log::error!("{name} is missing from the build");
         ApiError::internal()
     })
 }

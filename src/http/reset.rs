@@ -56,10 +56,10 @@ pub fn reset_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         // Used or expired between the check and now.
         return Err(not_valid);
     };
-    ctx.sessions.revoke_user(user_id)?;
+    session::end_all_sessions(ctx, user_id)?;
     log::info!("accounts: user {user_id} reset the password by mail");
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
-            .with_header("Set-Cookie", session::clear_cookie(req)),
+            .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
     )
 }

@@ -114,7 +114,7 @@ fn dev_session(ctx: &Ctx) -> Option<Session> {
 pub fn set_cookie(ctx: &Ctx, req: &Req, token: &str, remember: bool) -> String {
     let value = ctx.cookies.sign(COOKIE, token, unix_now());
     let mut cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if req.tls {
+    if secure(ctx, req) {
         cookie.push_str("; Secure");
     }
     if remember {
@@ -123,7 +123,22 @@ pub fn set_cookie(ctx: &Ctx, req: &Req, token: &str, remember: bool) -> String {
     cookie
 }
 
-pub fn clear_cookie(req: &Req) -> String {
-    let secure = if req.tls { "; Secure" } else { "" };
+pub fn clear_cookie(ctx: &Ctx, req: &Req) -> String {
+    let secure = if secure(ctx, req) { "; Secure" } else { "" };
     format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// Whether browsers reach us over HTTPS: directly, or through a
+/// TLS-terminating proxy that `public_url` names.
+fn secure(ctx: &Ctx, req: &Req) -> bool {
+    req.tls || ctx.config.public_url().starts_with("https://")
+}
+
+/// Ends every session of a user (password change or reset) and tells the
+/// modules, so that they drop the user's cached tokens.
+pub fn end_all_sessions(ctx: &Ctx, user_id: i32) -> Result<(), ApiError> {
+    ctx.sessions.revoke_user(user_id)?;
+    ctx.hub
+        .broadcast(&crate::hub::Event::UserSessionsRevoked { user_id });
+    Ok(())
 }

@@ -16,6 +16,12 @@ pub enum Event<'a> {
         user_id: i32,
         token: &'a str,
     },
+    /// New: every session of the user ended (password change or reset);
+    /// modules drop the user's cached tokens, whose text the platform does
+    /// not keep and so cannot name one by one.
+    UserSessionsRevoked {
+        user_id: i32,
+    },
     /// New in the Rust platform; modules that do not know it ignore it.
     UserRoleChange {
         username: &'a str,
@@ -37,6 +43,9 @@ impl Event<'_> {
             Event::UserLogout { token } => json!({"type": "user_logout", "access_token": token}),
             Event::UserDelete { user_id, token } => {
                 json!({"type": "user_delete", "userid": user_id, "access_token": token})
+            }
+            Event::UserSessionsRevoked { user_id } => {
+                json!({"type": "user_sessions_revoked", "userid": user_id})
             }
             Event::UserRoleChange { username, role } => {
                 json!({"type": "user_role_change", "username": username, "role": role})

@@ -84,7 +84,7 @@ pub fn handle(s: &mut Session, text: &str) -> Outcome {
     if let Some(name) = s.peer.module.get() {
         if *name != v.origin {
             log::warn!(
-                "hub: {} ({name}) sent an envelope signed by '{}'",
+                "{} ({name}) sent an envelope signed by '{}'",
                 s.addr,
                 v.origin
             );
@@ -98,15 +98,11 @@ pub fn handle(s: &mut Session, text: &str) -> Outcome {
         return format_error("Message misses key 'type'", Some(resolve_id));
     };
     if !s.ctx.hub.replay.first_use(&v.origin, resolve_id) {
-        log::warn!(
-            "hub: {} replayed an envelope of '{}', refused",
-            s.addr,
-            v.origin
-        );
+        log::warn!("{} replayed an envelope of '{}', refused", s.addr, v.origin);
         return sig_error(Some(resolve_id));
     }
     if s.peer.module.set(v.origin.clone()).is_ok() {
-        log::info!("hub: {} authenticated as '{}'", s.addr, v.origin);
+        log::info!("{} authenticated as '{}'", s.addr, v.origin);
     }
     let req = Request {
         kind,
@@ -162,19 +158,15 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
             Some(format!("Key '{key}' has the wrong type")),
         )),
         Err(HubError::Db(DbError::Unavailable(e))) => {
-            log::warn!(
-                "hub: {} {}: database unavailable: {e}",
-                s.peer.name(),
-                r.kind
-            );
+            log::warn!("{} {}: database unavailable: {e}", s.peer.name(), r.kind);
             Outcome::Reply(failure("database_unavailable", None))
         }
         Err(HubError::Db(e)) => {
-            log::error!("hub: {} {}: {e}", s.peer.name(), r.kind);
+            log::error!("{} {}: {e}", s.peer.name(), r.kind);
             Outcome::Reply(failure("internal_error", None))
         }
         Err(HubError::Internal(e)) => {
-            log::error!("hub: {} {}: {e}", s.peer.name(), r.kind);
+            log::error!("{} {}: {e}", s.peer.name(), r.kind);
             Outcome::Reply(failure("internal_error", None))
         }
     }
@@ -204,7 +196,7 @@ fn module_start(s: &Session, r: &Request) -> Fields {
     if !registered {
         return Ok(Some(json!({"success": false, "reason": "already_running"})));
     }
-    log::info!("hub: module '{name}' started on port {port}");
+    log::info!("module '{name}' started on port {port}");
     Ok(Some(json!({"status": "recognized", "success": true})))
 }
 
@@ -282,6 +274,6 @@ fn forward(s: &Session, r: &Request) -> Fields {
     if r.kind == "message_module" {
         return Ok(Some(json!({"success": false, "reason": "module_offline"})));
     }
-    log::info!("hub: reply from '{}' to offline module dropped", r.origin);
+    log::info!("reply from '{}' to offline module dropped", r.origin);
     Ok(None)
 }

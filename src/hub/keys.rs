@@ -32,16 +32,12 @@ impl Keys {
         };
         if path.exists() {
             let map = read(path)?;
-            log::info!(
-                "hub: {} module keys loaded from {}",
-                map.len(),
-                path.display()
-            );
+            log::info!("{} module keys loaded from {}", map.len(), path.display());
             *lock(&keys.current) = Arc::new(map);
             *lock(&keys.seen) = stamp(path);
         } else {
             log::warn!(
-                "hub: {} does not exist; no module can sign in until it does",
+                "{} does not exist; no module can sign in until it does",
                 path.display()
             );
         }
@@ -63,7 +59,7 @@ impl Keys {
         let map = match read(&self.path) {
             Ok(map) => map,
             Err(e) => {
-                log::error!("hub: keeping the previous module keys: {e}");
+                log::error!("keeping the previous module keys: {e}");
                 return Vec::new();
             }
         };
@@ -74,7 +70,7 @@ impl Keys {
             .map(|(name, _)| name.clone())
             .collect();
         log::info!(
-            "hub: {} module keys reloaded from {}",
+            "{} module keys reloaded from {}",
             map.len(),
             self.path.display()
         );

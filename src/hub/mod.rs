@@ -81,7 +81,7 @@ impl Hub {
             .name("keys-sighup".into())
             .spawn(move || {
                 for _ in signals.forever() {
-                    log::info!("hub: SIGHUP, reloading module keys");
+                    log::info!("SIGHUP, reloading module keys");
                     hub.reload_keys(true);
                 }
             })?;

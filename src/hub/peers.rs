@@ -41,7 +41,7 @@ impl Peer {
         };
         if !queued && !self.kicked.swap(true, Ordering::SeqCst) {
             log::warn!(
-                "hub: module {} does not keep up (queue full), disconnecting",
+                "module {} does not keep up (queue full), disconnecting",
                 self.name()
             );
         }
@@ -147,7 +147,7 @@ impl Peers {
     /// Kicks every connection authenticated as one of `modules`.
     pub fn kick_modules(&self, modules: &[String]) {
         for peer in self.authenticated(|p| p.module.get().is_some_and(|m| modules.contains(m))) {
-            log::info!("hub: module {} lost its key, disconnecting", peer.name());
+            log::info!("module {} lost its key, disconnecting", peer.name());
             peer.kick();
         }
     }

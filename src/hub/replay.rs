@@ -47,7 +47,7 @@ impl ReplayGuard {
                 break;
             }
             if full && !s.warned {
-                log::warn!("hub: replay memory full ({} ids): the replay window is shorter than an hour under this load", self.capacity);
+                log::warn!("replay memory full ({} ids): the replay window is shorter than an hour under this load", self.capacity);
                 s.warned = true;
             }
             s.order.pop_front();

@@ -60,9 +60,9 @@ pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, a
     );
     let peer = match ctx.hub.peers.add(ctx.config.hub.queue_len) {
         Ok(peer) => peer,
-        Err(e) => return log::error!("hub: cannot set up a connection: {e}"),
+        Err(e) => return log::error!("cannot set up a connection: {e}"),
     };
-    log::info!("hub: {addr} connected (says it is '{hint}')");
+    log::info!("{addr} connected (says it is '{hint}')");
     let limit = ctx.config.hub.max_frame_bytes * HARD_LIMIT_FACTOR;
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -79,7 +79,7 @@ pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, a
     let why = session.run(ws);
     ctx.hub.peers.remove(peer.id);
     crate::sync::lock(&ctx.hub.registry).release(peer.id);
-    log::info!("hub: {addr} ({}) disconnected: {why}", peer.name());
+    log::info!("{addr} ({}) disconnected: {why}", peer.name());
 }
 
 /// An HTTP status and reason word for a refused handshake.

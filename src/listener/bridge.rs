@@ -73,7 +73,7 @@ pub fn run(
         match UnixStream::connect(backend_path).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
             Ok(s) => s,
             Err(e) => {
-                log::error!("listener: cannot reach the HTTP backend: {e}");
+                log::error!("cannot reach the HTTP backend: {e}");
                 return reply_and_close(client, 503, "server_unavailable");
             }
         };
@@ -96,7 +96,7 @@ pub fn run(
         bridge.reject(reject);
     }
     if let Err(e) = bridge.pump() {
-        log::debug!("listener: {peer}: connection ended: {e}");
+        log::debug!("{peer}: connection ended: {e}");
     }
     if bridge.rejected {
         bridge.client.close_lingering(LINGER);
@@ -123,7 +123,7 @@ impl Bridge<'_> {
             let deadline = self.deadline();
             let now = Instant::now();
             if now >= deadline {
-                log::debug!("listener: {}: timed out", self.peer);
+                log::debug!("{}: timed out", self.peer);
                 return Ok(());
             }
             let mut fds = [
@@ -265,10 +265,7 @@ impl Bridge<'_> {
     /// stops reading; the connection closes once the answer is out.
     fn reject(&mut self, reject: Reject) {
         let (status, reason) = reject.status_reason();
-        log::info!(
-            "listener: {}: refused request: {status} {reason}",
-            self.peer
-        );
+        log::info!("{}: refused request: {status} {reason}", self.peer);
         self.rejected = true;
         self.client.queue(&super::error_response(status, reason));
     }

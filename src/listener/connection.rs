@@ -15,7 +15,7 @@ pub fn serve(ctx: &Arc<Ctx>, tcp: TcpStream, peer: SocketAddr, backend: &Path, l
     let _ = tcp.set_nodelay(true);
     let mut client = match Transport::new(tcp, ctx.tls.as_ref()) {
         Ok(t) => t,
-        Err(e) => return log::debug!("listener: {peer}: setup failed: {e}"),
+        Err(e) => return log::debug!("{peer}: setup failed: {e}"),
     };
     // One absolute deadline for the handshake and the whole first head, so a
     // client that trickles bytes cannot hold this thread (listener.md, 2).
@@ -30,7 +30,7 @@ pub fn serve(ctx: &Arc<Ctx>, tcp: TcpStream, peer: SocketAddr, backend: &Path, l
         Err(FirstHeadError::TooLarge) => {
             bridge::reply_and_close(client, 431, "request_header_too_large")
         }
-        Err(FirstHeadError::Io(e)) => log::debug!("listener: {peer}: {e}"),
+        Err(FirstHeadError::Io(e)) => log::debug!("{peer}: {e}"),
     }
 }
 

@@ -97,7 +97,18 @@ impl Head {
         out.extend_from_slice(self.target.as_bytes());
         out.extend_from_slice(format!(" HTTP/1.{}\r\n", self.minor_version).as_bytes());
         for (name, value) in &self.headers {
-            if name.starts_with("x-sse-") {
+            // tiny_http would treat an upgrade as its own and never answer;
+            // upgrades are the listener's business (only /websocket has one).
+            if name.starts_with("x-sse-") || name == "upgrade" {
+                continue;
+            }
+            if name == "connection" {
+                let kept = without_upgrade(value);
+                if !kept.is_empty() {
+                    out.extend_from_slice(b"connection: ");
+                    out.extend_from_slice(kept.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
                 continue;
             }
             out.extend_from_slice(name.as_bytes());
@@ -114,6 +125,16 @@ impl Head {
         );
         out
     }
+}
+
+/// The `Connection` header's tokens other than `upgrade`.
+fn without_upgrade(value: &[u8]) -> String {
+    String::from_utf8_lossy(value)
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("upgrade"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -165,6 +186,15 @@ mod tests {
         assert!(out.starts_with("GET /a?b=c HTTP/1.1\r\nhost: x\r\n"));
         assert!(!out.contains("6.6.6.6"));
         assert!(out.ends_with("x-sse-peer: 127.0.0.1:9\r\nx-sse-tls: 1\r\n\r\n"));
+    }
+
+    #[test]
+    fn backend_head_never_asks_tiny_http_to_upgrade() {
+        let h =
+            head("GET /main HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\n\r\n");
+        let out = String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true)).unwrap();
+        assert!(out.contains("connection: keep-alive\r\n"), "{out}");
+        assert!(!out.to_ascii_lowercase().contains("upgrade"), "{out}");
     }
 
     #[test]

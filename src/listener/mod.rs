@@ -57,13 +57,13 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Path>) {
         let (tcp, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) => {
-                log::warn!("listener: accept failed: {e}");
+                log::warn!("accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
         };
         let Some(slot) = Caps::acquire(&caps, peer.ip()) else {
-            log::info!("listener: {} over the connection cap, closed", peer.ip());
+            log::info!("{} over the connection cap, closed", peer.ip());
             continue;
         };
         let (ctx, backend, limits) = (ctx.clone(), backend.clone(), limits.clone());
@@ -75,7 +75,7 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Path>) {
                 connection::serve(&ctx, tcp, peer, &backend, &limits);
             });
         if let Err(e) = spawned {
-            log::error!("listener: cannot start a connection thread: {e}");
+            log::error!("cannot start a connection thread: {e}");
         }
     }
 }

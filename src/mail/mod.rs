@@ -63,12 +63,12 @@ impl Mailer {
     /// when the config has no `smtp` section.
     pub fn start(config: &Config, db: Arc<Db>) -> Result<Option<Mailer>, MailError> {
         let Some(smtp) = &config.smtp else {
-            log::info!("mail: off (no smtp section); password reset by mail answers 503");
+            log::info!("off (no smtp section); password reset by mail answers 503");
             return Ok(None);
         };
         let public_url = config.public_url();
         if config.public_url.is_none() {
-            log::warn!("mail: public_url is not set; reset links will point to {public_url}");
+            log::warn!("public_url is not set; reset links will point to {public_url}");
         }
         let hello = host_of(&public_url);
         let transport = transport::build(smtp, &config.path, &hello).map_err(MailError::Config)?;
@@ -93,12 +93,7 @@ impl Mailer {
             .name("mail".into())
             .spawn(move || worker.run())
             .map_err(MailError::Thread)?;
-        log::info!(
-            "mail: on, via {}:{} ({:?})",
-            smtp.host,
-            smtp.port,
-            smtp.security
-        );
+        log::info!("on, via {}:{} ({:?})", smtp.host, smtp.port, smtp.security);
         Ok(Some(Mailer { tx }))
     }
 
@@ -110,9 +105,9 @@ impl Mailer {
         };
         match self.tx.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => log::warn!("mail: queue full, reset request dropped"),
+            Err(TrySendError::Full(_)) => log::warn!("queue full, reset request dropped"),
             Err(TrySendError::Disconnected(_)) => {
-                log::error!("mail: the mail thread is gone, reset request dropped")
+                log::error!("the mail thread is gone, reset request dropped")
             }
         }
     }

@@ -98,12 +98,12 @@ impl Worker {
         let mut found = match found {
             Ok(found) => found,
             Err(e) => {
-                log::warn!("mail: reset request dropped: {e}");
+                log::warn!("reset request dropped: {e}");
                 return None;
             }
         };
         if found.len() != 1 {
-            log::info!("mail: reset asked for an address without an account; no mail");
+            log::info!("reset asked for an address without an account; no mail");
             return None;
         }
         let creds = found.remove(0);
@@ -111,7 +111,7 @@ impl Worker {
         let to: Mailbox = match user.email.parse() {
             Ok(to) => to,
             Err(e) => {
-                log::warn!("mail: user {} has an unusable address: {e}", user.id);
+                log::warn!("user {} has an unusable address: {e}", user.id);
                 return None;
             }
         };
@@ -136,7 +136,7 @@ impl Worker {
                 due: Instant::now(),
             }),
             Err(e) => {
-                log::warn!("mail: reset mail for user {} not made: {e}", user.id);
+                log::warn!("reset mail for user {} not made: {e}", user.id);
                 None
             }
         }
@@ -168,14 +168,14 @@ impl Worker {
         mail.attempts += 1;
         let max = self.s.smtp.max_attempts;
         match self.s.transport.send(&mail.message) {
-            Ok(_) => log::info!("mail: sent {} to user {}", mail.kind, mail.user_id),
+            Ok(_) => log::info!("sent {} to user {}", mail.kind, mail.user_id),
             Err(e) if mail.attempts >= max => log::warn!(
-                "mail: {} to user {} not sent, giving up after {max} attempts: {e}",
+                "{} to user {} not sent, giving up after {max} attempts: {e}",
                 mail.kind,
                 mail.user_id
             ),
             Err(e) if self.pending.len() >= self.s.smtp.queue_len => log::warn!(
-                "mail: {} to user {} not sent, retry list full: {e}",
+                "{} to user {} not sent, retry list full: {e}",
                 mail.kind,
                 mail.user_id
             ),
@@ -183,7 +183,7 @@ impl Worker {
                 let pause = (self.s.smtp.retry_delay * 2u32.saturating_pow(mail.attempts - 1))
                     .min(MAX_PAUSE);
                 log::warn!(
-                    "mail: {} to user {} not sent (attempt {}/{max}), retrying in {}s: {e}",
+                    "{} to user {} not sent (attempt {}/{max}), retrying in {}s: {e}",
                     mail.kind,
                     mail.user_id,
                     mail.attempts,

@@ -48,7 +48,7 @@ impl TokenCache {
     }
 
     /// Applies a broadcast (`user_login`, `user_logout`, `user_delete`,
-    /// `user_role_change`); other messages are ignored.
+    /// `user_role_change`, `user_sessions_revoked`); others are ignored.
     pub fn apply(&self, event: &Value) {
         let s = |k: &str| {
             event
@@ -69,6 +69,10 @@ impl TokenCache {
             ),
             Some("user_logout") => {
                 lock(&self.entries).remove(&s("access_token"));
+            }
+            Some("user_sessions_revoked") => {
+                let id = event.get("userid").and_then(Value::as_i64);
+                lock(&self.entries).retain(|_, (u, _)| Some(u.user_id) != id);
             }
             Some("user_delete") => {
                 let id = event.get("userid").and_then(Value::as_i64);
@@ -112,6 +116,11 @@ mod tests {
         assert_eq!(c.get("T"), None);
         c.apply(&json!({"type": "user_login", "username": "bob", "email": "b@x.org", "id": 7, "role": "guest", "access_token": "U"}));
         c.apply(&json!({"type": "user_delete", "userid": 7, "access_token": "other"}));
+        assert!(c.is_empty());
+        c.apply(&json!({"type": "user_login", "username": "bob", "email": "b@x.org", "id": 7, "role": "guest", "access_token": "V"}));
+        c.apply(&json!({"type": "user_sessions_revoked", "userid": 8}));
+        assert!(c.get("V").is_some(), "another user's revocation");
+        c.apply(&json!({"type": "user_sessions_revoked", "userid": 7}));
         assert!(c.is_empty());
     }
 
