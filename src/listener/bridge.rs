@@ -108,12 +108,15 @@ pub fn run(
 impl Bridge<'_> {
     fn pump(&mut self) -> std::io::Result<()> {
         let mut buf = [0u8; 16 * 1024];
+        // Whether a read may find something: a socket is read only after poll
+        // said so, which saves a failing read per socket and request.
+        let (mut client_ready, mut backend_ready) = (true, true);
         loop {
-            if self.reads_client() {
+            if self.reads_client() && client_ready {
                 self.read_client(&mut buf)?;
             }
             write_some_all(&mut self.backend, &mut self.to_backend)?;
-            if self.reads_backend() {
+            if self.reads_backend() && backend_ready {
                 self.read_backend(&mut buf)?;
             }
             self.client.flush()?;
@@ -126,19 +129,20 @@ impl Bridge<'_> {
                 log::debug!("{}: timed out", self.peer);
                 return Ok(());
             }
+            let (watch_client, watch_backend) = (self.reads_client(), self.reads_backend());
             let mut fds = [
                 poll::watch(
                     self.client.socket(),
-                    self.reads_client(),
+                    watch_client,
                     self.client.wants_write(),
                 ),
-                poll::watch(
-                    &self.backend,
-                    self.reads_backend(),
-                    !self.to_backend.is_empty(),
-                ),
+                poll::watch(&self.backend, watch_backend, !self.to_backend.is_empty()),
             ];
             poll::wait(&mut fds, deadline - now)?;
+            // A side that was not watched may hold data (TLS buffers it when
+            // backpressure stopped the reading): try it again.
+            client_ready = !watch_client || poll::readable(&fds[0]);
+            backend_ready = !watch_backend || poll::readable(&fds[1]);
         }
     }
 

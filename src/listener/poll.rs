@@ -19,6 +19,12 @@ pub fn watch<Fd: AsFd>(fd: &Fd, read: bool, write: bool) -> PollFd<'_> {
     PollFd::new(fd, flags)
 }
 
+/// Whether poll found `fd` readable, closed or failed (a read will not block).
+pub fn readable(fd: &PollFd<'_>) -> bool {
+    fd.revents()
+        .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
+}
+
 /// Sleeps until one of `fds` is ready or `timeout` passes.
 pub fn wait(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<()> {
     let timeout = Timespec {
