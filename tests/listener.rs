@@ -371,3 +371,42 @@ fn behind_an_https_proxy_the_cookie_is_still_secure() {
     assert_eq!(r.status, 200);
     assert!(r.set_cookie().expect("Set-Cookie").contains("; Secure"));
 }
+
+/// tiny_http's thread pool can leave a new connection queued behind busy
+/// threads when connections arrive together; every bridged connection holds
+/// a pool thread while it lives, so the queued one waited for another
+/// connection to close (the idle timeout).
+#[test]
+fn many_keep_alive_connections_opened_together_are_all_answered_promptly() {
+    let (_db, server) = start(json!({"idle_timeout_seconds": 60}));
+    for round in 0..3 {
+        let mut conns: Vec<_> = (0..12).map(|_| server.raw_tls()).collect();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(conns.len()));
+        let threads: Vec<_> = conns
+            .drain(..)
+            .map(|mut conn| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    conn.send(GET_LOGIN).expect("send");
+                    let answered = conn.read_response(Duration::from_secs(5)).map(|r| r.status);
+                    (answered.ok(), conn)
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let answered = results
+            .iter()
+            .filter(|(status, _)| *status == Some(200))
+            .count();
+        assert_eq!(
+            answered,
+            results.len(),
+            "round {round}: only {answered} of {} answered within 5 s",
+            results.len()
+        );
+    }
+}

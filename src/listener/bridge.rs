@@ -19,6 +19,11 @@ use std::time::Instant;
 /// How long a refused request's remaining bytes are read and dropped.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long an answer may be missing before tiny_http's pool is poked (see
+/// `poke_if_stuck`), and how often again while it stays missing.
+const POKE_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+const POKE_AGAIN: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Bytes buffered in either direction before the bridge stops reading.
 const HIGH_WATER: usize = 256 * 1024;
 
@@ -45,6 +50,7 @@ impl Reject {
 struct Bridge<'a> {
     client: Transport,
     backend: UnixStream,
+    backend_path: &'a Path,
     peer: SocketAddr,
     limits: &'a Limits,
     /// Client bytes not yet framed.
@@ -57,6 +63,9 @@ struct Bridge<'a> {
     client_eof: bool,
     backend_eof: bool,
     rejected: bool,
+    /// Since when a forwarded request has had no answer at all.
+    awaiting: Option<Instant>,
+    last_poke: Option<Instant>,
 }
 
 /// Serves one HTTP connection whose first head is `first`; `rest` holds the
@@ -80,6 +89,7 @@ pub fn run(
     let mut bridge = Bridge {
         client,
         backend,
+        backend_path,
         peer,
         limits,
         inbuf: rest,
@@ -90,6 +100,8 @@ pub fn run(
         client_eof: false,
         backend_eof: false,
         rejected: false,
+        awaiting: None,
+        last_poke: None,
     };
     let framed = bridge.forward(first).and_then(|()| bridge.frame());
     if let Err(reject) = framed {
@@ -129,6 +141,9 @@ impl Bridge<'_> {
                 log::debug!("{}: timed out", self.peer);
                 return Ok(());
             }
+            let wake = self
+                .poke_if_stuck(now)
+                .map_or(deadline, |t| t.min(deadline));
             let (watch_client, watch_backend) = (self.reads_client(), self.reads_backend());
             let mut fds = [
                 poll::watch(
@@ -138,12 +153,35 @@ impl Bridge<'_> {
                 ),
                 poll::watch(&self.backend, watch_backend, !self.to_backend.is_empty()),
             ];
-            poll::wait(&mut fds, deadline - now)?;
+            poll::wait(&mut fds, wake.saturating_duration_since(now))?;
             // A side that was not watched may hold data (TLS buffers it when
             // backpressure stopped the reading): try it again.
             client_ready = !watch_client || poll::readable(&fds[0]);
             backend_ready = !watch_backend || poll::readable(&fds[1]);
         }
+    }
+
+    /// tiny_http 0.12's thread pool can queue a new connection although no
+    /// thread will take it: `spawn` counts a thread as waiting until that
+    /// thread has run again, so two connections arriving while one thread
+    /// waits leave the second queued until some connection ends (and every
+    /// bridged connection holds a pool thread while it lives). Opening and
+    /// closing an empty connection frees it: tiny_http then starts a thread
+    /// (or wakes a waiting one), which runs the queued connection next.
+    /// Done while an answer is overdue; returns when to check again.
+    fn poke_if_stuck(&mut self, now: Instant) -> Option<Instant> {
+        let since = self.awaiting?;
+        let due = match self.last_poke {
+            None => since + POKE_AFTER,
+            Some(last) => last + POKE_AGAIN,
+        };
+        if now < due {
+            return Some(due);
+        }
+        // A failed connect changes nothing: the next check tries again.
+        drop(UnixStream::connect(self.backend_path));
+        self.last_poke = Some(now);
+        Some(now + POKE_AGAIN)
     }
 
     fn reads_client(&self) -> bool {
@@ -203,6 +241,8 @@ impl Bridge<'_> {
                 Ok(n) => {
                     self.client.queue(&buf[..n]);
                     self.last_activity = Instant::now();
+                    self.awaiting = None;
+                    self.last_poke = None;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -222,6 +262,9 @@ impl Bridge<'_> {
                 }
                 self.to_backend.extend(self.inbuf.drain(..n));
                 self.body_left -= n;
+                if self.body_left == 0 {
+                    self.awaiting.get_or_insert_with(Instant::now);
+                }
                 continue;
             }
             if self.inbuf.is_empty() {
@@ -262,6 +305,9 @@ impl Bridge<'_> {
         self.to_backend
             .extend(head.for_backend(self.peer, self.client.is_tls()));
         self.body_left = length;
+        if length == 0 {
+            self.awaiting.get_or_insert_with(Instant::now);
+        }
         Ok(())
     }
 
