@@ -69,7 +69,13 @@ pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, a
         .write_buffer_size(0)
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
-    let ws = WebSocket::from_partially_read(client, leftover, Role::Server, Some(config));
+    // Boxed for the same reason as the TLS state (see `Transport`).
+    let ws = Box::new(WebSocket::from_partially_read(
+        client,
+        leftover,
+        Role::Server,
+        Some(config),
+    ));
     let mut session = Session {
         ctx,
         peer: peer.clone(),
@@ -99,7 +105,8 @@ fn read_body(
     if len > MAX_HANDSHAKE_BODY {
         return Err((413, "request_body_too_large"));
     }
-    let mut chunk = [0u8; 4096];
+    // On the heap: stack touched here would stay resident for the session.
+    let mut chunk = vec![0u8; 4096];
     while buf.len() < len {
         match client.read(&mut chunk) {
             Ok(0) => return Err((400, "malformed_request")),
@@ -135,7 +142,7 @@ fn name_hint(head: &Head, body: &[u8]) -> String {
 }
 
 impl Session<'_> {
-    fn run(&mut self, mut ws: WebSocket<Transport>) -> String {
+    fn run(&mut self, mut ws: Box<WebSocket<Transport>>) -> String {
         let hub = &self.ctx.config.hub;
         let mut last_heard = Instant::now();
         let mut last_ping = Instant::now();

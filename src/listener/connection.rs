@@ -3,7 +3,7 @@
 
 use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::transport::Transport;
-use super::{bridge, poll, Limits};
+use super::{bridge, poll, Limits, Slot, CONNECTION_STACK};
 use crate::ctx::Ctx;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +11,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub fn serve(ctx: &Arc<Ctx>, tcp: TcpStream, peer: SocketAddr, backend: &Path, limits: &Limits) {
+/// Serves a connection; `slot` is its place under the connection caps, held
+/// until the connection ends (on whichever thread that is).
+pub fn serve(
+    ctx: &Arc<Ctx>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    backend: &Path,
+    limits: &Limits,
+    slot: Slot,
+) {
     let _ = tcp.set_nodelay(true);
     let mut client = match Transport::new(tcp, ctx.tls.as_ref()) {
         Ok(t) => t,
@@ -22,7 +31,7 @@ pub fn serve(ctx: &Arc<Ctx>, tcp: TcpStream, peer: SocketAddr, backend: &Path, l
     let deadline = Instant::now() + limits.header_timeout;
     match first_head(&mut client, deadline) {
         Ok(Some((head, rest))) if head.is_websocket_upgrade() && head.path() == "/websocket" => {
-            crate::hub::session::serve(ctx, client, head, rest, peer);
+            serve_module_on_fresh_thread(ctx, client, head, rest, peer, slot);
         }
         Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits),
         Ok(None) => client.close(),
@@ -31,6 +40,30 @@ pub fn serve(ctx: &Arc<Ctx>, tcp: TcpStream, peer: SocketAddr, backend: &Path, l
             bridge::reply_and_close(client, 431, "request_header_too_large")
         }
         Err(FirstHeadError::Io(e)) => log::debug!("{peer}: {e}"),
+    }
+}
+
+/// A module's connection stays open for days, mostly idle. The TLS
+/// handshake touched ~36 KiB of this thread's stack, which would stay
+/// resident all that time; a fresh thread starts with almost none of it.
+fn serve_module_on_fresh_thread(
+    ctx: &Arc<Ctx>,
+    client: Transport,
+    head: Head,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+    slot: Slot,
+) {
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("module".into())
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            let _slot = slot;
+            crate::hub::session::serve(&ctx, client, head, rest, peer);
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start a module thread: {e}");
     }
 }
 

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Stack of a connection thread: its work is parsing and TLS, not recursion.
-const CONNECTION_STACK: usize = 256 * 1024;
+pub(crate) const CONNECTION_STACK: usize = 256 * 1024;
 
 /// Per-connection limits, from the config.
 #[derive(Clone, Debug)]
@@ -70,10 +70,7 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Path>) {
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                let _slot = slot;
-                connection::serve(&ctx, tcp, peer, &backend, &limits);
-            });
+            .spawn(move || connection::serve(&ctx, tcp, peer, &backend, &limits, slot));
         if let Err(e) = spawned {
             log::error!("cannot start a connection thread: {e}");
         }
@@ -89,7 +86,7 @@ struct Caps {
 
 /// A connection's place under the caps, given back when dropped (also when
 /// its thread panics).
-struct Slot {
+pub(crate) struct Slot {
     caps: Arc<Caps>,
     ip: IpAddr,
 }

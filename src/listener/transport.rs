@@ -16,7 +16,9 @@ const TLS_CHUNK: usize = 16 * 1024;
 
 pub struct Transport {
     tcp: TcpStream,
-    tls: Option<Connection>,
+    /// Boxed: rustls' state is large, and moving it by value through the
+    /// call chain costs stack that stays resident on long-lived threads.
+    tls: Option<Box<Connection>>,
     out: Vec<u8>,
 }
 
@@ -24,11 +26,10 @@ impl Transport {
     pub fn new(tcp: TcpStream, tls: Option<&Arc<ServerConfig>>) -> io::Result<Self> {
         tcp.set_nonblocking(true)?;
         let tls = match tls {
-            Some(config) => Some(
-                ServerConnection::new(config.clone())
-                    .map_err(io::Error::other)?
-                    .into(),
-            ),
+            Some(config) => {
+                let conn = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+                Some(Box::new(Connection::from(conn)))
+            }
             None => None,
         };
         Ok(Transport {
@@ -43,7 +44,7 @@ impl Transport {
         tcp.set_nonblocking(true)?;
         Ok(Transport {
             tcp,
-            tls: Some(tls.into()),
+            tls: Some(Box::new(tls.into())),
             out: Vec::new(),
         })
     }
