@@ -160,7 +160,7 @@ impl Config {
             header_timeout: f.secs("header_timeout_seconds", 10, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
             max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,
-            worker_threads: f.int("worker_threads", 16, 1, 1024)? as usize,
+            worker_threads: f.int("worker_threads", default_workers(), 1, 1024)? as usize,
             hash_threads: f.int("hash_threads", default_hash_threads(), 1, 256)? as usize,
             hash_queue: f.int("hash_queue", 256, 1, 100_000)? as usize,
             login_max_failures: f.int("login_max_failures", 10, 1, 1_000_000)? as u32,
@@ -232,6 +232,13 @@ fn admin(f: &mut Fields) -> Result<Option<AdminConfig>, ConfigError> {
         }),
         _ => None,
     })
+}
+
+/// Workers mostly wait (on PostgreSQL, on the socket), so a few per core;
+/// more only add scheduling and made the p99 worse in docs/benchmarks.md.
+fn default_workers() -> i64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).max(4) as i64
 }
 
 /// Half the cores hash passwords at most, so a burst of logins leaves the
