@@ -21,13 +21,19 @@ const NAME_VARIANTS: u32 = 9;
 
 /// GET /auth/config: what the login page needs to show a Google button.
 pub fn auth_config(ctx: &Ctx, _req: &Req) -> Result<Reply, ApiError> {
-    let client_id = ctx
-        .oidc
+    Ok(Reply::ok(
+        json!({ "google_client_id": google_client_id(ctx) }),
+    ))
+}
+
+/// The client id for Google's button, when the configured issuer is Google
+/// (pages then load Google's script, and only then allow its origin).
+pub fn google_client_id(ctx: &Ctx) -> Option<String> {
+    ctx.oidc
         .as_ref()
         .map(|v| v.config())
         .filter(|c| c.is_google())
-        .map(|c| c.client_id.clone());
-    Ok(Reply::ok(json!({ "google_client_id": client_id })))
+        .map(|c| c.client_id.clone())
 }
 
 /// POST /google_signin: `id_token` (Google's button calls it `credential`).

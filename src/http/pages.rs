@@ -1,6 +1,7 @@
 //! HTML pages and static assets, embedded in the binary (see `web`).
 
 use super::error::ApiError;
+use super::google;
 use super::reply::Reply;
 use super::request::Req;
 use super::session::authenticate;
@@ -19,7 +20,7 @@ pub fn root(_ctx: &Ctx, _req: &Req) -> Result<Reply, ApiError> {
 pub fn main(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let session = match authenticate(ctx, req) {
         Ok(session) => session,
-        Err(e) if e.status == 401 => return Ok(Reply::redirect("/login")),
+        Err(e) if e.status == 401 => return Ok(to_login(ctx, req)),
         Err(e) => return Err(e),
     };
     let kind = if session.user.role == "admin" {
@@ -29,12 +30,31 @@ pub fn main(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     let html = String::from_utf8_lossy(page("html/main.html")?);
     let html = html.replacen("<body", &format!("<body data-page=\"{kind}\""), 1);
-    Ok(Reply::page(Cow::Owned(html.into_bytes())))
+    // Google accounts confirm their deletion with Google's button.
+    Ok(with_google(ctx, Reply::page(Cow::Owned(html.into_bytes()))))
+}
+
+/// To the login page; with a note when the session it came with has ended.
+fn to_login(ctx: &Ctx, req: &Req) -> Reply {
+    if super::session::token(ctx, req).is_some() {
+        Reply::redirect("/login?expired=1")
+    } else {
+        Reply::redirect("/login")
+    }
+}
+
+fn with_google(ctx: &Ctx, reply: Reply) -> Reply {
+    if google::google_client_id(ctx).is_some() {
+        reply.allowing_google_signin()
+    } else {
+        reply
+    }
 }
 
 /// GET /login and GET /register: one page with two tabs.
-pub fn login(_ctx: &Ctx, _req: &Req) -> Result<Reply, ApiError> {
-    Ok(Reply::page(Cow::Borrowed(page("html/login.html")?)))
+pub fn login(ctx: &Ctx, _req: &Req) -> Result<Reply, ApiError> {
+    let reply = Reply::page(Cow::Borrowed(page("html/login.html")?));
+    Ok(with_google(ctx, reply))
 }
 
 /// GET /password/change
@@ -43,7 +63,7 @@ pub fn password_change(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         Ok(_) => Ok(Reply::page(Cow::Borrowed(page(
             "html/password_change.html",
         )?))),
-        Err(e) if e.status == 401 => Ok(Reply::redirect("/login")),
+        Err(e) if e.status == 401 => Ok(to_login(ctx, req)),
         Err(e) => Err(e),
     }
 }

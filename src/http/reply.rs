@@ -15,6 +15,10 @@ pub struct Reply {
 /// Pages may load only our own scripts, styles and images, and never be framed.
 const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The same, plus what Google's sign-in button needs (Google's published
+/// list), for pages that show it when Google sign-in is configured.
+const PAGE_CSP_WITH_GOOGLE: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; script-src 'self' https://accounts.google.com/gsi/client; frame-src https://accounts.google.com/gsi/; connect-src 'self' https://accounts.google.com/gsi/; style-src 'self' https://accounts.google.com/gsi/style";
+
 impl Reply {
     pub fn json(status: u16, value: Value) -> Reply {
         Reply {
@@ -59,6 +63,16 @@ impl Reply {
                 ("Cache-Control", "no-store".into()),
             ],
         }
+    }
+
+    /// Lets a page load Google's sign-in button (see `PAGE_CSP_WITH_GOOGLE`).
+    pub fn allowing_google_signin(mut self) -> Reply {
+        for (name, value) in &mut self.headers {
+            if *name == "Content-Security-Policy" {
+                *value = PAGE_CSP_WITH_GOOGLE.into();
+            }
+        }
+        self
     }
 
     pub fn asset(body: &'static [u8], content_type: &'static str) -> Reply {

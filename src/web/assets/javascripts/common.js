@@ -33,6 +33,13 @@
     no_token: 'Your session has expired, please log in again.',
     old_password_not_valid: 'The current password is not correct.',
     google_account_has_no_password: 'This account signs in with Google and has no password here.',
+    // sign-in with Google
+    google_authentication_failed: 'Google could not confirm who you are. Please try again.',
+    google_reauthentication_required: 'Please confirm with Google again: a confirmation is valid for a few minutes only.',
+    email_duplication: 'This email address belongs to an account with a password. Please log in with your password.',
+    google_signin_not_configured: 'Sign in with Google is not available on this server.',
+    google_signin_unavailable: 'Sign in with Google is unavailable right now. Please try again later.',
+    google_script_failed: 'Google\'s sign-in button could not be loaded. Please try again later.',
     // administration
     invalid_role: 'This role does not exist.',
     user_not_admin: 'Only administrators can do this.',
@@ -40,7 +47,10 @@
 
   // 401 answers that concern the request itself, not the session: they must
   // not send the person to the login page (e.g. a wrong password when deleting).
-  const NOT_SESSION_401 = new Set(['password_validation_failed', 'user_not_admin']);
+  const NOT_SESSION_401 = new Set([
+    'password_validation_failed', 'user_not_admin',
+    'google_authentication_failed', 'google_reauthentication_required', 'email_duplication',
+  ]);
 
   function sentence(reason) {
     if (!reason) reason = 'unexpected_response';
@@ -149,7 +159,41 @@
   // Shared state between main.js and admin.js (loaded in any order).
   const state = { user: null, moduleCount: null };
 
+  /*
+   * Google's sign-in button. Google's script is loaded only when the server
+   * names a client id (GET /auth/config): only then does the page's
+   * Content-Security-Policy allow Google's origin at all.
+   */
+  let googleScript = null;
+  function loadGoogleScript() {
+    if (!googleScript) {
+      googleScript = new Promise((resolve, reject) => {
+        const script = document.createElement('script');
+        script.src = 'https://accounts.google.com/gsi/client';
+        script.async = true;
+        script.onload = () => resolve(window.google);
+        script.onerror = () => reject(new Error('google_script_failed'));
+        document.head.appendChild(script);
+      });
+    }
+    return googleScript;
+  }
+
+  async function googleClientId() {
+    const result = await api('/auth/config', { authRedirect: false });
+    const id = result.ok && result.data ? result.data.google_client_id : null;
+    return typeof id === 'string' && id !== '' ? id : null;
+  }
+
+  /* Renders Google's button into `container`; `onCredential(idToken)` gets the ID token. */
+  async function googleButton(container, clientId, onCredential) {
+    const google = await loadGoogleScript();
+    google.accounts.id.initialize({ client_id: clientId, callback: (answer) => onCredential(answer.credential) });
+    google.accounts.id.renderButton(container, { theme: 'outline', size: 'large', width: 280 });
+  }
+
   window.SSE = {
+    googleClientId, googleButton,
     REASONS, sentence, api, withBusy, $, el, setFieldError, clearErrors,
     showReason, requireFields, query, MIN_PASSWORD_LENGTH, state,
   };

@@ -140,21 +140,28 @@
     showReason(result.reason, { invalid_email: 'forgot-email' }, 'forgot-error');
   });
 
-  /* Google sign-in: only shown when the server has a client id configured. */
-
-  // Placeholder: a later change loads Google's script here and hands the
-  // credential to the server. Until then no third-party code is loaded.
-  function startGoogleSignIn(clientId) {
-    $('google-signin-status').textContent = 'Sign in with Google is not available yet.';
-    return clientId;
+  /* Google sign-in: shown only when the server has a Google client id. */
+  async function signInWithGoogle(idToken) {
+    const status = $('google-signin-status');
+    status.textContent = 'Signing in…';
+    const body = { id_token: idToken, remember: $('login-remember').checked };
+    const result = await api('/google_signin', { method: 'POST', body, authRedirect: false });
+    if (result.ok) {
+      location.assign('/main');
+      return;
+    }
+    status.textContent = SSE.sentence(result.reason);
   }
 
-  async function loadAuthConfig() {
-    const result = await api('/auth/config', { authRedirect: false });
-    const clientId = result.ok && result.data ? result.data.google_client_id : null;
-    if (typeof clientId !== 'string' || clientId === '') return;
+  async function showGoogleButton() {
+    const clientId = await SSE.googleClientId();
+    if (!clientId) return;
     $('google-signin').hidden = false;
-    $('google-signin-button').addEventListener('click', () => startGoogleSignIn(clientId));
+    try {
+      await SSE.googleButton($('google-signin-button'), clientId, signInWithGoogle);
+    } catch (e) {
+      $('google-signin-status').textContent = SSE.sentence('google_script_failed');
+    }
   }
-  loadAuthConfig();
+  showGoogleButton();
 })();

@@ -103,9 +103,40 @@
   $('delete-account-button').addEventListener('click', () => {
     deleteForm.reset();
     clearErrors(deleteForm);
+    const google = Boolean(SSE.state.user && SSE.state.user.google_user);
+    $('delete-google').hidden = !google;
+    $('delete-password-field').hidden = google;
+    $('delete-confirm-button').hidden = google;
     dialog.showModal();
-    $('delete-password').focus();
+    if (google) {
+      showGoogleConfirmation();
+    } else {
+      $('delete-password').focus();
+    }
   });
+
+  /* A Google account has no password: a fresh Google sign-in confirms. */
+  async function showGoogleConfirmation() {
+    const clientId = await SSE.googleClientId();
+    if (!clientId) {
+      $('delete-error').textContent = SSE.sentence('google_signin_not_configured');
+      return;
+    }
+    try {
+      await SSE.googleButton($('delete-google-button'), clientId, deleteWithGoogle);
+    } catch (e) {
+      $('delete-error').textContent = SSE.sentence('google_script_failed');
+    }
+  }
+
+  async function deleteWithGoogle(idToken) {
+    const result = await api('/delete_account', { method: 'DELETE', body: { id_token: idToken } });
+    if (result.ok) {
+      location.assign('/login?deleted=1');
+      return;
+    }
+    $('delete-error').textContent = SSE.sentence(result.reason);
+  }
   $('delete-cancel-button').addEventListener('click', () => dialog.close());
 
   deleteForm.addEventListener('submit', async (event) => {
