@@ -34,9 +34,11 @@ pub fn main(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     Ok(with_google(ctx, Reply::page(Cow::Owned(html.into_bytes()))))
 }
 
-/// To the login page; with a note when the session it came with has ended.
+/// To the login page; with a note when the session it came with has ended
+/// (a string that cannot be a token never was a session).
 fn to_login(ctx: &Ctx, req: &Req) -> Reply {
-    if super::session::token(ctx, req).is_some() {
+    let token = super::session::token(ctx, req);
+    if token.is_some_and(|t| crate::auth::token::looks_like_token(&t)) {
         Reply::redirect("/login?expired=1")
     } else {
         Reply::redirect("/login")
