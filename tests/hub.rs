@@ -727,3 +727,107 @@ fn a_password_change_tells_modules_to_drop_all_of_the_users_tokens() {
         .expect("ask the platform")
         .is_none());
 }
+
+#[test]
+fn a_role_change_is_announced_to_modules() {
+    let (_db, server) = hub(json!({}));
+    let mut module = raw(&server, "ListServ");
+    start_module(&mut module, "ListServ", 8001);
+    let web = server.client();
+    web.register("judy", "judy-password");
+    let admin = web.login(common::ADMIN_NAME, common::ADMIN_PASSWORD);
+    let r = web
+        .token(&admin)
+        .post_form("/roles", &[("user_name", "judy"), ("role", "teacher")]);
+    assert_eq!(r.status, 200);
+    let got = drain(&mut module, Duration::from_millis(500));
+    let change = got
+        .iter()
+        .find(|m| m["type"] == "user_role_change")
+        .expect("announced");
+    assert_eq!(
+        (change["username"].clone(), change["role"].clone()),
+        (json!("judy"), json!("teacher"))
+    );
+}
+
+#[test]
+fn sighup_reloads_keys_even_when_the_file_looks_unchanged() {
+    let (_db, server) = hub(json!({}));
+    let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
+    let path = server.dir().join("verify_keys.json");
+    let modified = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    // Swap two keys: same length, and the old modification time restored, so
+    // only SIGHUP can tell the platform.
+    let keys = vectors()["verify_keys_json"].clone();
+    let swapped = json!({"ListServ": keys["SocialServ"], "SocialServ": keys["ListServ"], "chatsystem": keys["chatsystem"]});
+    std::fs::write(&path, swapped.to_string()).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(modified))
+        .expect("restore mtime");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        client.is_connected(),
+        "the file poll cannot see this change"
+    );
+    let pid = server.pid().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    server.wait_for_log(T, |log| log.contains("SIGHUP"));
+    assert!(
+        wait_until(T, || !client.is_connected()),
+        "ListServ's key changed: disconnected"
+    );
+}
+
+#[test]
+fn database_outage_gives_modules_database_unavailable_and_recovers() {
+    let cluster = common::PgCluster::init();
+    let db = TestDb::on(&cluster.conninfo());
+    let config =
+        json!({"verify_keys": vectors()["verify_keys_json"], "pg_checkout_timeout_seconds": 1});
+    let server = Server::start(&db, config, &["--create_admin"]);
+    let mut conn = raw(&server, "ListServ");
+    let s = signer("ListServ");
+    assert_eq!(
+        signed(
+            &mut conn,
+            &s,
+            json!({"type": "get_user", "username": "admin"})
+        )["success"],
+        true
+    );
+    cluster.stop();
+    let v = signed(
+        &mut conn,
+        &s,
+        json!({"type": "get_user", "username": "admin"}),
+    );
+    assert_eq!(
+        (v["type"].clone(), v["success"].clone(), v["reason"].clone()),
+        (
+            json!("get_user_response"),
+            json!(false),
+            json!("database_unavailable")
+        )
+    );
+    cluster.start();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            signed(
+                &mut conn,
+                &s,
+                json!({"type": "get_user", "username": "admin"}),
+            )["success"]
+                == true
+        }),
+        "the same connection works again once PostgreSQL is back"
+    );
+}

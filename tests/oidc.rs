@@ -311,8 +311,8 @@ fn a_jwks_file_works_offline() {
     signin(&c, &key.sign(&claims)).assert_error(401, "google_authentication_failed");
     // Not Google: the login page shows no Google button.
     assert_eq!(
-        c.get("/auth/config").ok_json(),
-        json!({"google_client_id": null})
+        c.get("/auth/config").ok_json()["google_client_id"],
+        Value::Null
     );
 }
 
@@ -322,13 +322,13 @@ fn auth_config_names_the_google_client_id_only_when_configured() {
     let provider = JwksServer::start(&jwks(&[&key]));
     let (_db, server) = start(oidc_for(&provider));
     let v = server.client().get("/auth/config").ok_json();
-    assert_eq!(v, json!({"google_client_id": CLIENT_ID}));
+    assert_eq!(v["google_client_id"], CLIENT_ID);
 
     let (_db, server) = start(Value::Null);
     let c = server.client();
     assert_eq!(
-        c.get("/auth/config").ok_json(),
-        json!({"google_client_id": null})
+        c.get("/auth/config").ok_json()["google_client_id"],
+        Value::Null
     );
     server.wait_for_log(T, |l| l.contains("oidc: off"));
     signin(&c, &key.sign(&claims("gina@example.org", "Gina")))

@@ -75,3 +75,20 @@ fn a_page_visited_with_an_ended_session_says_so() {
         );
     }
 }
+
+#[test]
+fn module_links_use_the_configured_scheme() {
+    let db = TestDb::new();
+    let server = Server::start(&db, json!({"module_link_scheme": "http"}), &[]);
+    let v = server.client().get("/auth/config").ok_json();
+    assert_eq!(v["module_link_scheme"], "http");
+    let dflt = Server::start(&db, json!({}), &[]);
+    assert!(dflt.client().get("/auth/config").ok_json()["module_link_scheme"].is_null());
+    let bad = common::Setup::new(Some(&db), json!({"module_link_scheme": "gopher"}));
+    let exited = bad.try_start(&[]).err().expect("refuses to start");
+    assert!(
+        exited.stderr.contains("module_link_scheme"),
+        "{}",
+        exited.stderr
+    );
+}

@@ -63,6 +63,9 @@ pub struct Config {
     pub bind: IpAddr,
     pub port: u16,
     pub public_url: Option<String>,
+    /// Scheme of the links to modules' own pages (`http` or `https`);
+    /// `None`: the scheme the browser reached the platform with.
+    pub module_link_scheme: Option<String>,
     pub verify_keys: PathBuf,
     pub pg: PgConfig,
     pub admin: Option<AdminConfig>,
@@ -140,6 +143,7 @@ impl Config {
             bind: f.parsed("bind", "0.0.0.0")?,
             port: f.int("port", 8888, 0, 65_535)? as u16,
             public_url: f.opt_string("public_url")?,
+            module_link_scheme: f.opt_string("module_link_scheme")?,
             verify_keys: base.join(f.string_or("verify_keys", "verify_keys.json")?),
             pg: PgConfig {
                 user: f.string("pguser")?,
@@ -195,6 +199,14 @@ impl Config {
                 key,
                 "missing: TLS needs ssl_cert and ssl_key (or set \"tls\": false behind a proxy)",
             ));
+        }
+        if let Some(scheme) = &self.module_link_scheme {
+            if scheme != "http" && scheme != "https" {
+                return Err(f.error(
+                    "module_link_scheme",
+                    format!("'{scheme}': expected \"http\" or \"https\""),
+                ));
+            }
         }
         if self.cookie_secret.len() < 16 {
             return Err(f.error("cookie_secret", "must be at least 16 characters"));

@@ -21,9 +21,10 @@ const NAME_VARIANTS: u32 = 9;
 
 /// GET /auth/config: what the login page needs to show a Google button.
 pub fn auth_config(ctx: &Ctx, _req: &Req) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(
-        json!({ "google_client_id": google_client_id(ctx) }),
-    ))
+    Ok(Reply::ok(json!({
+        "google_client_id": google_client_id(ctx),
+        "module_link_scheme": ctx.config.module_link_scheme,
+    })))
 }
 
 /// The client id for Google's button, when the configured issuer is Google

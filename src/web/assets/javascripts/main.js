@@ -20,6 +20,14 @@
 
   /* Running modules */
 
+  // The scheme of links to modules (config module_link_scheme), else ours.
+  let linkScheme = location.protocol;
+  async function loadLinkScheme() {
+    const result = await api('/auth/config', { authRedirect: false });
+    const scheme = result.ok && result.data ? result.data.module_link_scheme : null;
+    if (scheme === 'http' || scheme === 'https') linkScheme = `${scheme}:`;
+  }
+
   // A module opens at its own url when it has one, else on its port of this host.
   function moduleUrl(info) {
     if (info && typeof info.url === 'string') {
@@ -30,7 +38,7 @@
     }
     const port = Number(info && info.port);
     if (Number.isInteger(port) && port > 0 && port < 65536) {
-      return `${location.protocol}//${location.hostname}:${port}/`;
+      return `${linkScheme}//${location.hostname}:${port}/`;
     }
     return null;
   }
@@ -156,8 +164,9 @@
   });
 
   /* Start once every deferred script (admin.js too) has run. */
-  document.addEventListener('DOMContentLoaded', () => {
+  document.addEventListener('DOMContentLoaded', async () => {
     loadUser();
+    await loadLinkScheme();
     refreshModules();
     setInterval(() => { if (!document.hidden) refreshModules(); }, MODULE_REFRESH_MS);
     // A background tab skips refreshes; catch up as soon as it is shown again.
