@@ -15,12 +15,14 @@
 //! - `raw`: [`RawConn`] over plain TCP or TLS, for what a library hides
 //! - `smtp`: [`smtp::SmtpSink`], a real SMTP server (aiosmtpd) for mail tests
 //! - `oidc`: keys, signed ID tokens and a JWKS server for OpenID tests
+//! - `hub`: module connections that sign, for the hub and client tests
 //!
 //! Set `SSE_TEST_SHOW_LOG=1` to echo every server's stderr while it runs.
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 mod client;
 mod db;
+pub mod hub;
 pub mod oidc;
 mod process;
 mod raw;
