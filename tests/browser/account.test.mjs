@@ -1,29 +1,12 @@
 /* Changing the password and deleting the account, end to end through the pages. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
-  launchBrowser, login, newUser, openPage, register, startPlatform, waitForText,
+  login, newUser, register, suiteSetup, waitForText,
 } from './harness.mjs';
 
 describe('account', () => {
-  let platform;
-  let browser;
-  const contexts = [];
-
-  before(async () => {
-    [platform, browser] = await Promise.all([startPlatform(), launchBrowser()]);
-  });
-  after(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await platform?.stop();
-  });
-
-  async function fresh(options) {
-    const opened = await openPage(browser, platform, options);
-    contexts.push(opened.context);
-    return opened;
-  }
+  const { fresh } = suiteSetup();
 
   async function tryLogin(page, identifier, password) {
     await page.goto('/login');

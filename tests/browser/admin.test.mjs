@@ -3,36 +3,16 @@
  * the WebSocket hub showing up on the user and the admin page.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
-  ADMIN, LISTSERV, launchBrowser, login, newUser, openPage, register, startHelloModule, startPlatform,
-  waitForText,
+  ADMIN, LISTSERV, login, newUser, register, startHelloModule, suiteSetup, waitForText,
 } from './harness.mjs';
 
 describe('administration and modules', () => {
-  let platform;
-  let browser;
+  const suite = suiteSetup({ verifyKeys: { [LISTSERV.name]: LISTSERV.verifyKey } });
+  const { fresh } = suite;
   let module;
-  const contexts = [];
-
-  before(async () => {
-    [platform, browser] = await Promise.all([
-      startPlatform({ verifyKeys: { [LISTSERV.name]: LISTSERV.verifyKey } }),
-      launchBrowser(),
-    ]);
-  });
-  after(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await module?.stop();
-    await platform?.stop();
-  });
-
-  async function fresh(options) {
-    const opened = await openPage(browser, platform, options);
-    contexts.push(opened.context);
-    return opened;
-  }
+  suite.onStop(() => module?.stop());
 
   const row = (page, name) => page.locator(`#users-tbody tr[data-user-name="${name}"]`);
 
@@ -77,7 +57,7 @@ describe('administration and modules', () => {
   });
 
   test('a module registered over the hub appears on the user and the admin page', async () => {
-    module = await startHelloModule(platform);
+    module = await startHelloModule(suite.platform);
     const expectedHref = `https://127.0.0.1:${module.port}/`;
 
     const { page: userPage, watch: userWatch } = await fresh();

@@ -4,30 +4,13 @@
  * headers, no console errors or CSP violations, no request to another origin.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
-  ADMIN, launchBrowser, login, newUser, openPage, register, startPlatform, waitFor, waitForText,
+  ADMIN, login, newUser, register, suiteSetup, waitFor, waitForText,
 } from './harness.mjs';
 
 describe('log in, register, log out', () => {
-  let platform;
-  let browser;
-  const contexts = [];
-
-  before(async () => {
-    [platform, browser] = await Promise.all([startPlatform(), launchBrowser()]);
-  });
-  after(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await platform?.stop();
-  });
-
-  async function fresh(options) {
-    const opened = await openPage(browser, platform, options);
-    contexts.push(opened.context);
-    return opened;
-  }
+  const { fresh } = suiteSetup();
 
   test('registering lands on the user page showing the name', async () => {
     const { page, watch } = await fresh();

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const run = promisify(execFile);
@@ -369,4 +370,37 @@ export async function screenshot(page, name, viewport) {
 export function newUser(prefix = 'user') {
   const id = hex(3);
   return { nickname: `${prefix}${id}`, email: `${prefix}${id}@example.org`, password: `pw-${hex(6)}` };
+}
+
+/*
+ * The set-up every test file shares: one platform and one browser for the
+ * describe block that calls this, every page context closed at the end.
+ * `fresh()` opens a page in a new context; `onStop(fn)` runs `fn` (stopping
+ * a module, say) before the platform stops.
+ */
+export function suiteSetup(platformOptions) {
+  const contexts = [];
+  const stops = [];
+  const suite = {
+    platform: null,
+    browser: null,
+    async fresh(options) {
+      const opened = await openPage(suite.browser, suite.platform, options);
+      contexts.push(opened.context);
+      return opened;
+    },
+    onStop(fn) {
+      stops.push(fn);
+    },
+  };
+  before(async () => {
+    [suite.platform, suite.browser] = await Promise.all([startPlatform(platformOptions), launchBrowser()]);
+  });
+  after(async () => {
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+    await suite.browser?.close();
+    for (const stop of stops) await stop();
+    await suite.platform?.stop();
+  });
+  return suite;
 }

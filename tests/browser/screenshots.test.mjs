@@ -5,35 +5,23 @@
  * the screen, a dialog that does not fit.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import {
-  ADMIN, LISTSERV, VIEWPORTS, launchBrowser, login, openPage, register, screenshot, startHelloModule,
-  startPlatform, waitForText,
+  ADMIN, LISTSERV, VIEWPORTS, login, register, screenshot, startHelloModule, suiteSetup, waitForText,
 } from './harness.mjs';
 
 const ALICE = { nickname: 'alice', email: 'alice@example.org', password: 'alice-password-1' };
 
 describe('screenshots of every page', () => {
-  let platform;
-  let browser;
+  const suite = suiteSetup({ verifyKeys: { [LISTSERV.name]: LISTSERV.verifyKey } });
   let module;
-  const contexts = [];
+  suite.onStop(() => module?.stop());
 
+  // Runs after suiteSetup's own before hook (hooks run in order).
   before(async () => {
-    [platform, browser] = await Promise.all([
-      startPlatform({ verifyKeys: { [LISTSERV.name]: LISTSERV.verifyKey } }),
-      launchBrowser(),
-    ]);
-    module = await startHelloModule(platform);
-    const { page, context } = await openPage(browser, platform);
+    module = await startHelloModule(suite.platform);
+    const { page } = await suite.fresh();
     await register(page, ALICE);
-    await context.close();
-  });
-  after(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await module?.stop();
-    await platform?.stop();
   });
 
   /* Nothing sticks out sideways; every visible element fits the viewport's width. */
@@ -64,8 +52,7 @@ describe('screenshots of every page', () => {
 
   for (const viewport of Object.keys(VIEWPORTS)) {
     test(`${viewport}: login, register, forgot password, main, change password, delete dialog, admin`, async () => {
-      const user = await openPage(browser, platform, { viewport });
-      contexts.push(user.context);
+      const user = await suite.fresh({ viewport });
       const { page } = user;
 
       await page.goto('/login');
@@ -100,8 +87,7 @@ describe('screenshots of every page', () => {
       await shoot(page, 'password-change', viewport);
       user.watch.assertClean();
 
-      const admin = await openPage(browser, platform, { viewport });
-      contexts.push(admin.context);
+      const admin = await suite.fresh({ viewport });
       await login(admin.page, { identifier: ADMIN.name, password: ADMIN.password });
       await admin.page.locator(`#users-tbody tr[data-user-name="${ALICE.nickname}"]`).waitFor();
       await waitForText(admin.page.getByTestId('user-count'), '2');

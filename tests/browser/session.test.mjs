@@ -4,35 +4,15 @@
  * The server runs with 2-second access tokens.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
-  launchBrowser, login, newUser, openPage, register, startPlatform, waitForText,
+  login, newUser, register, suiteSetup, waitForText,
 } from './harness.mjs';
 
 const EXPIRED = 'Your session has expired, please log in again.';
 
 describe('session expiry', () => {
-  let platform;
-  let browser;
-  const contexts = [];
-
-  before(async () => {
-    [platform, browser] = await Promise.all([
-      startPlatform({ config: { token_ttl_seconds: 2, session_max_seconds: 4 } }),
-      launchBrowser(),
-    ]);
-  });
-  after(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await browser?.close();
-    await platform?.stop();
-  });
-
-  async function fresh(options) {
-    const opened = await openPage(browser, platform, options);
-    contexts.push(opened.context);
-    return opened;
-  }
+  const { fresh } = suiteSetup({ config: { token_ttl_seconds: 2, session_max_seconds: 4 } });
 
   test('an expired session sends the user to /login with a message', async () => {
     const user = newUser('exp');
