@@ -299,11 +299,7 @@ fn repeated_failures_are_429_too_many_attempts_with_retry_after() {
     // Now even the right password is refused, for a while.
     let r = c.post_form("/login", &[("nickname", "bob"), ("password", PASSWORD)]);
     r.assert_error(429, "too_many_attempts");
-    let retry: u64 = r
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
+    let retry = r.retry_after();
     assert!((1..=900).contains(&retry), "Retry-After {retry}");
     // The account is counted, not the other accounts.
     c.login("carol", PASSWORD);

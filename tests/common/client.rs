@@ -28,6 +28,14 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// `Retry-After` in seconds; panics if absent or not a number.
+    pub fn retry_after(&self) -> u64 {
+        let value = self.header("retry-after").expect("Retry-After");
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("Retry-After is not seconds: {value}"))
+    }
+
     /// The `Set-Cookie` header for `access_token`, whole.
     pub fn set_cookie(&self) -> Option<&str> {
         self.headers
