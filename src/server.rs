@@ -141,9 +141,10 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     });
     let backend =
         http::start(ctx.clone()).map_err(|e| StartError::Io(format!("HTTP backend: {e}")))?;
+    // Before the listening line: whoever reads it may signal us at once.
+    stop_on_signals(backend.dir().to_owned())?;
     start_janitor(ctx.clone())?;
     announce(&ctx);
-    stop_on_signals(backend.dir().to_owned())?;
     listener::run(ctx, tcp, backend.socket.clone());
     Ok(())
 }
