@@ -4,12 +4,32 @@
 //! default `info`). One line per record, UTC timestamp first, so that lines
 //! sort and grep well. Callers must never pass secrets (passwords, tokens,
 //! cookies, query strings, keys) into a log line.
+//!
+//! Lines are written in batches: a warning or an error goes out at once,
+//! together with everything logged before it; info lines wait at most
+//! `FLUSH_AFTER` for a small flusher thread. One `write` per request, and
+//! worker threads queueing on the stderr lock behind it, cost more than the
+//! rest of a cached GET's handler; a batch costs one `write` for all.
+//! Panics (through a hook) and exits flush first, so the lines before a
+//! stack trace are printed before it.
 
-use log::{LevelFilter, Log, Metadata, Record};
+use crate::sync::lock;
+use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
+
+/// The longest an info line waits before it is written.
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// Pending bytes that are written at once, whatever their age.
+const FLUSH_BYTES: usize = 64 * 1024;
 
 struct StderrLogger {
     level: LevelFilter,
+    pending: Mutex<Vec<u8>>,
+    /// Woken when `pending` stops being empty.
+    flusher: OnceLock<Thread>,
 }
 
 impl Log for StderrLogger {
@@ -29,21 +49,81 @@ impl Log for StderrLogger {
             target,
             record.args()
         );
-        // One write per line keeps lines from different threads whole.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let mut pending = lock(&self.pending);
+        let first = pending.is_empty();
+        pending.extend_from_slice(line.as_bytes());
+        let urgent = record.level() <= Level::Warn || pending.len() >= FLUSH_BYTES;
+        match self.flusher.get() {
+            Some(flusher) if !urgent => {
+                if first {
+                    drop(pending);
+                    flusher.unpark();
+                }
+            }
+            // Without a flusher thread every line is written at once.
+            _ => write_out(&mut pending),
+        }
     }
 
-    fn flush(&self) {}
+    fn flush(&self) {
+        write_out(&mut lock(&self.pending));
+    }
 }
 
-/// Installs the logger; the level comes from `RUST_LOG`.
+impl StderrLogger {
+    /// `flush` for the panic hook, which may run while this thread holds
+    /// the lock (then the batch is left to the flusher).
+    fn try_flush(&self) {
+        if let Ok(mut pending) = self.pending.try_lock() {
+            write_out(&mut pending);
+        }
+    }
+}
+
+/// Writes the batch in one call (lines from different threads stay whole).
+fn write_out(pending: &mut Vec<u8>) {
+    if !pending.is_empty() {
+        let _ = std::io::stderr().lock().write_all(pending);
+        pending.clear();
+    }
+}
+
+/// Installs the logger, its flusher thread and a panic hook that flushes
+/// before the panic message; the level comes from `RUST_LOG`.
 pub fn init() {
     let level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::Info);
-    let _ = log::set_boxed_logger(Box::new(StderrLogger { level }));
+    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger {
+        level,
+        pending: Mutex::new(Vec::new()),
+        flusher: OnceLock::new(),
+    }));
+    if log::set_logger(logger).is_err() {
+        return;
+    }
     log::set_max_level(level);
+    let flusher = std::thread::Builder::new()
+        .name("log-flush".into())
+        .spawn(move || loop {
+            std::thread::park();
+            std::thread::sleep(FLUSH_AFTER);
+            logger.flush();
+        });
+    if let Ok(handle) = flusher {
+        let _ = logger.flusher.set(handle.thread().clone());
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        logger.try_flush();
+        previous(info);
+    }));
+}
+
+/// Writes every pending line; call before the process exits.
+pub fn flush() {
+    log::logger().flush();
 }
 
 /// `2026-11-30T11:31:40.123Z`, computed from the system clock without a

@@ -27,10 +27,12 @@ fn main() -> ExitCode {
         },
         Command::Serve(args) => {
             if let Err(e) = server::run(args) {
+                logger::flush();
                 eprintln!("sse-platform: {e}");
                 return ExitCode::from(e.exit_code());
             }
         }
     }
+    logger::flush();
     ExitCode::SUCCESS
 }

@@ -216,6 +216,7 @@ fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
             if let Some(signal) = signals.forever().next() {
                 log::info!("stopping on signal {signal}");
                 let _ = std::fs::remove_dir_all(&socket_dir);
+                crate::logger::flush();
                 std::process::exit(0);
             }
         });
@@ -240,6 +241,9 @@ fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
 /// The one line on stdout: scripts and tests wait for it to learn the port.
 fn announce(ctx: &Ctx) {
     let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+    log::info!("listening on {scheme}://{}:{}", ctx.config.bind, ctx.port);
+    // Whoever reads the line below may read the start-up log at once.
+    crate::logger::flush();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -247,5 +251,4 @@ fn announce(ctx: &Ctx) {
         ctx.config.bind, ctx.port
     );
     let _ = out.flush();
-    log::info!("listening on {scheme}://{}:{}", ctx.config.bind, ctx.port);
 }

@@ -42,7 +42,9 @@ fn outage_answers_503_keeps_cached_sessions_and_recovers_without_restart() {
         ok
     });
     assert!(recovered, "login never recovered: {last:?}");
-    assert!(server.log().contains("database unavailable"));
+    server.wait_for_log(Duration::from_secs(5), |log| {
+        log.contains("database unavailable")
+    });
 }
 
 #[test]

@@ -89,11 +89,8 @@ fn random_http_requests_get_answers_or_closed_connections_never_a_crash() {
     }
     still_serving(&server);
     assert!(server.is_running());
-    assert!(
-        !server.log().contains("panicked"),
-        "a handler panicked:\n{}",
-        server.log()
-    );
+    let log = server.settled_log();
+    assert!(!log.contains("panicked"), "a handler panicked:\n{log}");
 }
 
 #[test]
@@ -126,7 +123,7 @@ fn random_websocket_messages_get_error_replies_and_the_hub_lives_on() {
     // Every message is answered or forwarded; the connection still works.
     let v = common::hub::signed(&mut conn, &s, json!({"type": "get_running_modules"}));
     assert_eq!(v["type"], "get_running_modules_response");
-    assert!(!server.log().contains("panicked"));
+    assert!(!server.settled_log().contains("panicked"));
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     let _ = stream.write_all(&Noise(7).bytes(4096));
     assert!(wait_until(Duration::from_secs(5), || server

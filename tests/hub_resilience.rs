@@ -64,7 +64,9 @@ fn a_module_that_stops_answering_pings_is_removed() {
     )
     .get("ListServ")
     .is_none()));
-    assert!(server.log().contains("no answer to pings"));
+    server.wait_for_log(Duration::from_secs(5), |log| {
+        log.contains("no answer to pings")
+    });
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn first_sign_in_creates_a_google_guest_and_later_ones_find_it() {
     let es = signed_in(&c, &ec.sign(&claims("gina@example.org", "Gina Example")));
     assert_eq!(me(&c, &es)["id"], user["id"]);
     assert_eq!(provider.fetches(), 1, "keys are cached per Cache-Control");
-    let log = server.log();
+    let log = server.settled_log();
     assert!(!log.contains(&access) && !log.contains(&es), "{log}");
 }
 
@@ -242,7 +242,7 @@ fn forged_expired_and_foreign_tokens_are_refused() {
         .unwrap()
         .get(0);
     assert_eq!(users, 0, "no forged token made an account");
-    let log = server.log();
+    let log = server.settled_log();
     for (what, _, token) in &cases {
         if token.len() > 20 {
             assert!(!log.contains(token.as_str()), "{what}: token in the log");

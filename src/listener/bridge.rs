@@ -243,6 +243,10 @@ impl Bridge<'_> {
                     self.last_activity = Instant::now();
                     self.awaiting = None;
                     self.last_poke = None;
+                    if n < buf.len() {
+                        // The socket is empty for now; poll tells when not.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -20,6 +20,11 @@ pub struct Transport {
     /// call chain costs stack that stays resident on long-lived threads.
     tls: Option<Box<Connection>>,
     out: Vec<u8>,
+    /// The last socket read came back short: the socket was empty then, so
+    /// the next read answers `WouldBlock` without asking it (the caller
+    /// polls next, and poll sees anything that arrived since). Saves one
+    /// failing `recv` per request.
+    drained: bool,
 }
 
 impl Transport {
@@ -36,6 +41,7 @@ impl Transport {
             tcp,
             tls,
             out: Vec::new(),
+            drained: false,
         })
     }
 
@@ -46,6 +52,7 @@ impl Transport {
             tcp,
             tls: Some(Box::new(tls.into())),
             out: Vec::new(),
+            drained: false,
         })
     }
 
@@ -162,16 +169,29 @@ impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let Some(conn) = self.tls.as_mut() else {
-                return self.tcp.read(buf);
+                if std::mem::take(&mut self.drained) {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                let n = self.tcp.read(buf)?;
+                self.drained = n > 0 && n < buf.len();
+                return Ok(n);
             };
             match conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            if conn.read_tls(&mut self.tcp)? == 0 {
+            if std::mem::take(&mut self.drained) {
+                return Err(ErrorKind::WouldBlock.into());
+            }
+            let mut socket = ShortReads {
+                tcp: &mut self.tcp,
+                short: false,
+            };
+            if conn.read_tls(&mut socket)? == 0 {
                 return Ok(0);
             }
+            self.drained = socket.short;
             if let Err(e) = conn.process_new_packets() {
                 // Tell the peer why (the alert is queued), then give up.
                 let _ = conn.write_tls(&mut self.tcp);
@@ -182,6 +202,20 @@ impl Read for Transport {
                 self.flush()?;
             }
         }
+    }
+}
+
+/// The socket as rustls reads it, noting whether a read came back short.
+struct ShortReads<'a> {
+    tcp: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for ShortReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        self.short = n > 0 && n < buf.len();
+        Ok(n)
     }
 }
 

@@ -299,6 +299,18 @@ impl Server {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Everything logged before this call. The server writes info lines in
+    /// batches, so this asks for a marker page and waits for its access
+    /// line: what came before it has been written too. Use it before
+    /// asserting that something is *absent* from the log.
+    pub fn settled_log(&self) -> String {
+        static MARKERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MARKERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let marker = format!("/log-marker-{}-{n}", std::process::id());
+        let _ = self.client().get(&marker);
+        self.wait_for_log(Duration::from_secs(5), |log| log.contains(&marker))
+    }
+
     /// Waits until the log satisfies `cond`; panics with the log otherwise.
     pub fn wait_for_log(&self, timeout: Duration, cond: impl Fn(&str) -> bool) -> String {
         let mut log = String::new();
