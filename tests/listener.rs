@@ -284,6 +284,48 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[test]
+fn answers_stay_whole_and_in_order_whatever_requests_share_a_connection() {
+    // The bridge leaves a finished answer unread until the next request
+    // goes out, as long as it knows where answers end; a pipelined pair or
+    // a HEAD request ends that for the connection. Every path, in turn.
+    const CONFIG: &[u8] = b"GET /auth/config HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let (_db, server) = start(json!({}));
+    let mut conn = server.raw_tls();
+    for _ in 0..5 {
+        let small = conn.roundtrip(CONFIG);
+        assert_eq!(small.status, 200);
+        assert!(small.body.contains("module_link_scheme"), "{}", small.body);
+        let page = conn.roundtrip(GET_LOGIN);
+        assert_eq!(page.status, 200);
+        assert!(page.body.trim_end().ends_with("</html>"), "whole page");
+    }
+    let mut pipelined = CONFIG.to_vec();
+    pipelined.extend_from_slice(GET_LOGIN);
+    pipelined.extend_from_slice(CONFIG);
+    conn.send(&pipelined).unwrap();
+    let answers: Vec<_> = (0..3)
+        .map(|_| conn.read_response(Duration::from_secs(5)).unwrap())
+        .collect();
+    assert!(answers[0].body.contains("module_link_scheme"));
+    assert!(answers[1].body.contains("</html>"));
+    assert!(answers[2].body.contains("module_link_scheme"));
+    assert_eq!(conn.roundtrip(CONFIG).status, 200, "still serving");
+
+    let mut conn = server.raw_tls();
+    assert_eq!(conn.roundtrip(CONFIG).status, 200);
+    conn.send(b"HEAD /auth/config HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        conn.read_head_response(Duration::from_secs(5)).unwrap(),
+        200
+    );
+    for _ in 0..3 {
+        let small = conn.roundtrip(CONFIG);
+        assert!(small.body.contains("module_link_scheme"), "{}", small.body);
+    }
+}
+
+#[test]
 fn plain_http_on_the_tls_port_does_not_hurt_the_server() {
     let (_db, mut server) = start(json!({}));
     let mut plain = server.raw_tcp();

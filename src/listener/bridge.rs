@@ -7,6 +7,7 @@
 //! address in a header no client can forge. One thread, one poll loop: both
 //! sockets are non-blocking, and nothing is read while the other side lags.
 
+use super::answer::{Answers, Peeked};
 use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::transport::{write_some, Transport};
 use super::{poll, Limits};
@@ -66,6 +67,7 @@ struct Bridge<'a> {
     /// Since when a forwarded request has had no answer at all.
     awaiting: Option<Instant>,
     last_poke: Option<Instant>,
+    answers: Answers,
 }
 
 /// Serves one HTTP connection whose first head is `first`; `rest` holds the
@@ -102,6 +104,7 @@ pub fn run(
         rejected: false,
         awaiting: None,
         last_poke: None,
+        answers: Answers::new(),
     };
     let framed = bridge.forward(first).and_then(|()| bridge.frame());
     if let Err(reject) = framed {
@@ -123,11 +126,17 @@ impl Bridge<'_> {
         // Whether a read may find something: a socket is read only after poll
         // said so, which saves a failing read per socket and request.
         let (mut client_ready, mut backend_ready) = (true, true);
+        let mut backend_closed = false;
         loop {
             if self.reads_client() && client_ready {
                 self.read_client(&mut buf)?;
             }
-            write_some_all(&mut self.backend, &mut self.to_backend)?;
+            let sent = write_some_all(&mut self.backend, &mut self.to_backend)?;
+            // Right after a request went out tiny_http's thread is awake, so
+            // reading the parked answer now wakes nobody (see answer.rs).
+            if self.answers.parked() > 0 && (sent || backend_closed) {
+                self.unpark(&mut buf)?;
+            }
             if self.reads_backend() && backend_ready {
                 self.read_backend(&mut buf)?;
             }
@@ -158,6 +167,8 @@ impl Bridge<'_> {
             // backpressure stopped the reading): try it again.
             client_ready = !watch_client || poll::readable(&fds[0]);
             backend_ready = !watch_backend || poll::readable(&fds[1]);
+            // Reported even unwatched: tiny_http ended the connection.
+            backend_closed = poll::hung_up(&fds[1]);
         }
     }
 
@@ -189,7 +200,7 @@ impl Bridge<'_> {
     }
 
     fn reads_backend(&self) -> bool {
-        !self.backend_eof && self.client.pending() < HIGH_WATER
+        !self.backend_eof && self.client.pending() < HIGH_WATER && self.answers.parked() == 0
     }
 
     fn finished(&self) -> bool {
@@ -233,22 +244,59 @@ impl Bridge<'_> {
 
     fn read_backend(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         while self.client.pending() < HIGH_WATER {
+            if self.answers.wants_peek() {
+                match peek(&self.backend, buf) {
+                    // The end of the stream: the read below sees it too.
+                    Ok(0) => {}
+                    Ok(n) => {
+                        if self.answers.peeked(&buf[..n]) == Peeked::Park {
+                            self.answer_arrived(&buf[..n]);
+                            return Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
             match self.backend.read(buf) {
                 Ok(0) => {
                     self.backend_eof = true;
                     break;
                 }
                 Ok(n) => {
-                    self.client.queue(&buf[..n]);
-                    self.last_activity = Instant::now();
-                    self.awaiting = None;
-                    self.last_poke = None;
+                    self.answers.read(n);
+                    self.answer_arrived(&buf[..n]);
                     if n < buf.len() {
                         // The socket is empty for now; poll tells when not.
                         break;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn answer_arrived(&mut self, bytes: &[u8]) {
+        self.client.queue(bytes);
+        self.last_activity = Instant::now();
+        self.awaiting = None;
+        self.last_poke = None;
+    }
+
+    /// Reads and drops the parked answer (it was forwarded already).
+    fn unpark(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        while self.answers.parked() > 0 {
+            let n = self.answers.parked().min(buf.len());
+            match self.backend.read(&mut buf[..n]) {
+                Ok(0) => {
+                    self.backend_eof = true;
+                    self.answers.unparked(usize::MAX);
+                }
+                Ok(n) => self.answers.unparked(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -308,6 +356,7 @@ impl Bridge<'_> {
         }
         self.to_backend
             .extend(head.for_backend(self.peer, self.client.is_tls()));
+        self.answers.sent(&head.method);
         self.body_left = length;
         if length == 0 {
             self.awaiting.get_or_insert_with(Instant::now);
@@ -325,9 +374,19 @@ impl Bridge<'_> {
     }
 }
 
-fn write_some_all(backend: &mut UnixStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    while write_some(backend, buf)? {}
-    Ok(())
+/// Writes what the socket takes; whether anything was written.
+fn write_some_all(backend: &mut UnixStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut sent = false;
+    while write_some(backend, buf)? {
+        sent = true;
+    }
+    Ok(sent)
+}
+
+/// Reads without taking the bytes out of the socket.
+fn peek(backend: &UnixStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    Ok(rustix::net::recv(backend, buf, flags)?.0)
 }
 
 /// Sends a JSON error and closes, for connections that never reach tiny_http.

@@ -6,6 +6,7 @@
 //! request head, then serves a module's WebSocket session itself or bridges
 //! HTTP to tiny_http (see `bridge`). See docs in ../../ARCHITECTURE.md.
 
+mod answer;
 mod bridge;
 mod connection;
 pub mod head;

@@ -25,6 +25,12 @@ pub fn readable(fd: &PollFd<'_>) -> bool {
         .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
 }
 
+/// Whether the other end closed or the socket failed (poll reports this
+/// even for a descriptor watched for nothing).
+pub fn hung_up(fd: &PollFd<'_>) -> bool {
+    fd.revents().intersects(PollFlags::HUP | PollFlags::ERR)
+}
+
 /// Sleeps until one of `fds` is ready or `timeout` passes.
 pub fn wait(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<()> {
     let timeout = Timespec {

@@ -117,6 +117,25 @@ impl<S: Stream> RawConn<S> {
         }
     }
 
+    /// Reads the response to a HEAD request: a head announcing a length,
+    /// and no body.
+    pub fn read_head_response(&mut self, timeout: Duration) -> std::io::Result<u16> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut parsed = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(head_len) = parsed
+                .parse(&self.buf)
+                .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?
+            {
+                let status = parsed.code.unwrap_or(0);
+                self.buf.drain(..head_len);
+                return Ok(status);
+            }
+            self.fill(deadline)?;
+        }
+    }
+
     /// Sends a request and reads its response.
     pub fn roundtrip(&mut self, request: &[u8]) -> Resp {
         self.send(request).expect("send request");
