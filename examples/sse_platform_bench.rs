@@ -16,6 +16,9 @@
 //!     server RSS per idle, authenticated module connection
 //! sse_platform_bench hash-time --cost 12
 //!     the time of one bcrypt hash, for the logins-per-second bound
+//! sse_platform_bench switch-cost
+//!     the machine's price of a thread hand-off: two threads pass a byte
+//!     back and forth over a Unix socket pair; CPU µs per round trip
 //! ```
 
 use serde_json::{json, Value};
@@ -41,8 +44,9 @@ fn run() -> Res<()> {
         Some("broadcast") => broadcast(&mut args),
         Some("idle") => idle(&mut args),
         Some("hash-time") => hash_time(&mut args),
+        Some("switch-cost") => switch_cost(),
         _ => Err(
-            "usage: sse_platform_bench keys|roundtrip|broadcast|idle ... (see the source's header)"
+            "usage: sse_platform_bench keys|roundtrip|broadcast|idle|hash-time|switch-cost ... (see the source's header)"
                 .into(),
         ),
     }
@@ -356,6 +360,40 @@ fn hash_time(args: &mut pico_args::Arguments) -> Res<()> {
         "hash-time: bcrypt cost {cost}: {} per hash; bound {cores} cores / hash = {:.1} logins/s",
         ms(one),
         cores as f64 / one.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A request through the platform crosses threads four times, so on a VM
+/// whose cost per wake-up drifts (the host's doing), CPU per request drifts
+/// with it. This measures that cost alone, to read the other figures by.
+fn switch_cost() -> Res<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    const ROUNDS: u32 = 50_000;
+    let (mut near, mut far) = UnixStream::pair()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut byte = [0u8; 1];
+        for _ in 0..ROUNDS {
+            far.read_exact(&mut byte)?;
+            far.write_all(&byte)?;
+        }
+        Ok(())
+    });
+    let cpu0 = cpu_seconds(std::process::id())?;
+    let start = Instant::now();
+    let mut byte = [7u8; 1];
+    for _ in 0..ROUNDS {
+        near.write_all(&byte)?;
+        near.read_exact(&mut byte)?;
+    }
+    let wall = start.elapsed();
+    echo.join().map_err(|_| "echo thread panicked")??;
+    let cpu = cpu_seconds(std::process::id())? - cpu0;
+    println!(
+        "switch-cost: {ROUNDS} round trips between two threads: {:.1} µs CPU, {:.1} µs wall each",
+        cpu * 1e6 / f64::from(ROUNDS),
+        wall.as_secs_f64() * 1e6 / f64::from(ROUNDS)
     );
     Ok(())
 }
