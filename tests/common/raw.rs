@@ -57,6 +57,14 @@ pub fn tls_handshake(tcp: TcpStream, cert_pem: &str) -> std::io::Result<TlsStrea
     Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
+/// A response head: its length in bytes, status and headers (names in
+/// lower case).
+struct RespHead {
+    len: usize,
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
 /// A raw HTTP/1.1 connection: send bytes, read responses one by one (bytes
 /// after one response are kept for the next), tell when the server closes.
 pub struct RawConn<S: Stream> {
@@ -80,6 +88,38 @@ impl<S: Stream> RawConn<S> {
     /// Reads one response (head, then `Content-Length` body bytes).
     pub fn read_response(&mut self, timeout: Duration) -> std::io::Result<Resp> {
         let deadline = Instant::now() + timeout;
+        let RespHead {
+            len: head_len,
+            status,
+            headers,
+        } = self.read_head(deadline)?;
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0);
+        while self.buf.len() < head_len + length {
+            self.fill(deadline)?;
+        }
+        let body = String::from_utf8_lossy(&self.buf[head_len..head_len + length]).into_owned();
+        self.buf.drain(..head_len + length);
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Reads the response to a HEAD request: a head announcing a length,
+    /// and no body. Returns the status.
+    pub fn read_head_response(&mut self, timeout: Duration) -> std::io::Result<u16> {
+        let head = self.read_head(Instant::now() + timeout)?;
+        self.buf.drain(..head.len);
+        Ok(head.status)
+    }
+
+    /// Waits for a whole response head at the start of the buffer.
+    fn read_head(&mut self, deadline: Instant) -> std::io::Result<RespHead> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut parsed = httparse::Response::new(&mut headers);
@@ -87,8 +127,7 @@ impl<S: Stream> RawConn<S> {
                 .parse(&self.buf)
                 .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?
             {
-                let status = parsed.code.unwrap_or(0);
-                let headers: Vec<(String, String)> = parsed
+                let headers = parsed
                     .headers
                     .iter()
                     .map(|h| {
@@ -96,41 +135,11 @@ impl<S: Stream> RawConn<S> {
                         (h.name.to_ascii_lowercase(), value)
                     })
                     .collect();
-                let length: usize = headers
-                    .iter()
-                    .find(|(k, _)| k == "content-length")
-                    .and_then(|(_, v)| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while self.buf.len() < head_len + length {
-                    self.fill(deadline)?;
-                }
-                let body = String::from_utf8_lossy(&self.buf[head_len..head_len + length]);
-                let resp = Resp {
-                    status,
+                return Ok(RespHead {
+                    len: head_len,
+                    status: parsed.code.unwrap_or(0),
                     headers,
-                    body: body.into_owned(),
-                };
-                self.buf.drain(..head_len + length);
-                return Ok(resp);
-            }
-            self.fill(deadline)?;
-        }
-    }
-
-    /// Reads the response to a HEAD request: a head announcing a length,
-    /// and no body.
-    pub fn read_head_response(&mut self, timeout: Duration) -> std::io::Result<u16> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut parsed = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(head_len) = parsed
-                .parse(&self.buf)
-                .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?
-            {
-                let status = parsed.code.unwrap_or(0);
-                self.buf.drain(..head_len);
-                return Ok(status);
+                });
             }
             self.fill(deadline)?;
         }
