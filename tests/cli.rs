@@ -113,6 +113,8 @@ fn wrong_type_or_value_exits_2_naming_the_key() {
         ("bcrypt_cost", json!(3)),
         ("header_timeout_seconds", json!(-1)),
         ("cookie_secret", json!("short")),
+        ("trusted_proxies", json!("127.0.0.1")),
+        ("trusted_proxies", json!(["127.0.0.1", "proxy.example.org"])),
     ] {
         let exited = run_with_config(json!({ key: value }));
         assert_config_error(&exited, &[&format!("'{key}'")]);

@@ -260,6 +260,66 @@ fn forged_peer_header_does_not_change_the_logged_client() {
     assert!(!log.contains("6.6.6.6"), "{log}");
 }
 
+/// Five failed logins with made-up names from `client`; then the sixth
+/// answer (`login_max_failures` 1 allows 5 failures per address).
+fn sixth_login_after_five_failures(client: &common::Client) -> common::Resp {
+    for i in 0..5 {
+        client
+            .post_form(
+                "/login",
+                &[("nickname", &format!("ghost{i}")), ("password", "guess")],
+            )
+            .assert_error(409, "user_not_found");
+    }
+    client.post_form("/login", &[("nickname", "ghost9"), ("password", "guess")])
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_client_is_logged_and_limited() {
+    let (_db, server) = start(json!({
+        "tls": false, "trusted_proxies": ["127.0.0.1"], "login_max_failures": 1,
+        "max_connections_per_ip": 2,
+    }));
+    let via_proxy = |client: &str| {
+        server
+            .client()
+            .header("X-Forwarded-For", &format!("6.6.6.6, {client}"))
+    };
+    sixth_login_after_five_failures(&via_proxy("203.0.113.5"))
+        .assert_error(429, "too_many_attempts");
+    // Another client behind the same proxy is not locked out with it.
+    via_proxy("203.0.113.6")
+        .post_form("/login", &[("nickname", "ghost9"), ("password", "guess")])
+        .assert_error(409, "user_not_found");
+    let log = server.wait_for_log(Duration::from_secs(5), |log| log.contains("203.0.113.6"));
+    assert!(
+        log.contains("POST /login 409") && log.contains("203.0.113.5"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("6.6.6.6"),
+        "the client's own entry is not trusted:\n{log}"
+    );
+    // The proxy holds many connections: the per-address cap spares it.
+    let mut conns: Vec<_> = (0..4).map(|_| server.raw_tcp()).collect();
+    for conn in &mut conns {
+        assert_eq!(conn.roundtrip(GET_LOGIN).status, 200);
+    }
+}
+
+#[test]
+fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    let (_db, server) = start(json!({"tls": false, "login_max_failures": 1}));
+    let spoofing = |client: &str| server.client().header("X-Forwarded-For", client);
+    sixth_login_after_five_failures(&spoofing("203.0.113.5"))
+        .assert_error(429, "too_many_attempts");
+    spoofing("203.0.113.6")
+        .post_form("/login", &[("nickname", "ghost9"), ("password", "guess")])
+        .assert_error(429, "too_many_attempts");
+    let log = server.settled_log();
+    assert!(!log.contains("203.0.113."), "{log}");
+}
+
 #[test]
 fn keep_alive_serves_several_requests_on_one_connection() {
     let (_db, server) = start(json!({}));

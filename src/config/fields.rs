@@ -112,6 +112,25 @@ impl Fields {
         Ok(Duration::from_secs(n as u64))
     }
 
+    /// A list of IP addresses (strings); empty when absent.
+    pub fn ip_list(&mut self, key: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+        let items = match self.map.remove(key) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(self.error(key, format!("expected a list of addresses, got {other}")))
+            }
+        };
+        items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| self.error(key, format!("{item} is not an IP address")))
+            })
+            .collect()
+    }
+
     pub fn parsed<T: FromStr>(&mut self, key: &str, default: &str) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,

@@ -75,6 +75,9 @@ pub struct Config {
     pub bcrypt_cost: u32,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; exempt
+    /// from the per-address connection cap.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
@@ -161,6 +164,7 @@ impl Config {
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)? as u32,
             max_connections: f.int("max_connections", 1024, 1, 1_000_000)? as usize,
             max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)? as usize,
+            trusted_proxies: f.ip_list("trusted_proxies")?,
             header_timeout: f.secs("header_timeout_seconds", 10, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
             max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,

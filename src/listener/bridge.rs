@@ -354,8 +354,9 @@ impl Bridge<'_> {
         if length > self.limits.max_body_bytes {
             return Err(Reject::TooLarge);
         }
+        let client = head.client(self.peer, &self.limits.trusted_proxies);
         self.to_backend
-            .extend(head.for_backend(self.peer, self.client.is_tls()));
+            .extend(head.for_backend(client, self.client.is_tls()));
         self.answers.sent(&head.method);
         self.body_left = length;
         if length == 0 {

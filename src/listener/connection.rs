@@ -31,6 +31,7 @@ pub fn serve(
     let deadline = Instant::now() + limits.header_timeout;
     match first_head(&mut client, deadline) {
         Ok(Some((head, rest))) if head.is_websocket_upgrade() && head.path() == "/websocket" => {
+            let peer = head.client(peer, &limits.trusted_proxies);
             serve_module_on_fresh_thread(ctx, client, head, rest, peer, slot);
         }
         Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits),

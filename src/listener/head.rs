@@ -2,7 +2,7 @@
 //! route (HTTP or WebSocket), enforce limits and frame request bodies before
 //! anything reaches tiny_http.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Longest request head accepted (431 beyond).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -88,6 +88,38 @@ impl Head {
         self.method == "GET" && has("upgrade", "websocket") && has("connection", "upgrade")
     }
 
+    /// The client behind `peer`: `peer` itself, unless it is a trusted
+    /// proxy; then the rightmost `X-Forwarded-For` address that is not a
+    /// trusted proxy (each proxy appends the address it got the request
+    /// from, so entries left of that one are the client's to forge). An
+    /// entry that is not an address stops the walk: `peer` is used.
+    pub fn client(&self, peer: SocketAddr, trusted: &[IpAddr]) -> SocketAddr {
+        if !trusted.contains(&peer.ip()) {
+            return peer;
+        }
+        let hops: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "x-forwarded-for")
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer.ip();
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !trusted.contains(&ip) {
+                        break;
+                    }
+                }
+                Err(_) => return peer,
+            }
+        }
+        SocketAddr::new(client, 0)
+    }
+
     /// The head as tiny_http gets it: the client's own `x-sse-*` headers
     /// removed, the listener's added (tiny_http cannot see the peer).
     pub fn for_backend(&self, peer: SocketAddr, tls: bool) -> Vec<u8> {
@@ -164,6 +196,35 @@ mod tests {
             parse(b"\x00\x01 nonsense\r\n\r\n"),
             Parsed::Invalid
         ));
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_comes_from_x_forwarded_for() {
+        let proxy: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let client = |xff: &str, peer: SocketAddr, trusted: &[IpAddr]| {
+            let text = format!("GET / HTTP/1.1\r\nX-Forwarded-For: {xff}\r\n\r\n");
+            head(&text).client(peer, trusted).ip().to_string()
+        };
+        assert_eq!(client("203.0.113.5", proxy, &trusted), "203.0.113.5");
+        // The client may send its own header: only the proxy's last entry counts.
+        assert_eq!(
+            client("6.6.6.6, 203.0.113.5", proxy, &trusted),
+            "203.0.113.5"
+        );
+        // A chain of trusted proxies is skipped.
+        assert_eq!(
+            client("203.0.113.5, 10.0.0.2", proxy, &trusted),
+            "203.0.113.5"
+        );
+        assert_eq!(client("2001:db8::7", proxy, &trusted), "2001:db8::7");
+        assert_eq!(client("not-an-address", proxy, &trusted), "10.0.0.1");
+        // From anyone else the header means nothing.
+        let direct: SocketAddr = "198.51.100.1:5000".parse().unwrap();
+        assert_eq!(client("203.0.113.5", direct, &trusted), "198.51.100.1");
+        assert_eq!(client("203.0.113.5", proxy, &[]), "10.0.0.1");
+        let bare = head("GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(bare.client(proxy, &trusted).ip(), proxy.ip(), "no header");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Limits {
@@ -42,6 +43,7 @@ impl Limits {
             header_timeout: c.header_timeout,
             idle_timeout: c.idle_timeout,
             max_body_bytes: c.max_body_bytes,
+            trusted_proxies: c.trusted_proxies.clone(),
         }
     }
 }
@@ -63,7 +65,9 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Path>) {
                 continue;
             }
         };
-        let Some(slot) = Caps::acquire(&caps, peer.ip()) else {
+        // A proxy carries many clients: only the total cap applies to it.
+        let proxy = limits.trusted_proxies.contains(&peer.ip());
+        let Some(slot) = Caps::acquire(&caps, peer.ip(), proxy) else {
             log::info!("{} over the connection cap, closed", peer.ip());
             continue;
         };
@@ -101,10 +105,10 @@ impl Caps {
         }
     }
 
-    fn acquire(caps: &Arc<Caps>, ip: IpAddr) -> Option<Slot> {
+    fn acquire(caps: &Arc<Caps>, ip: IpAddr, uncapped_ip: bool) -> Option<Slot> {
         let mut open = lock(&caps.open);
         let per_ip = open.1.get(&ip).copied().unwrap_or(0);
-        if open.0 >= caps.max || per_ip >= caps.max_per_ip {
+        if open.0 >= caps.max || (per_ip >= caps.max_per_ip && !uncapped_ip) {
             return None;
         }
         open.0 += 1;
@@ -150,12 +154,24 @@ mod tests {
         let caps = Arc::new(Caps::new(3, 2));
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let a1 = Caps::acquire(&caps, a).unwrap();
-        let _a2 = Caps::acquire(&caps, a).unwrap();
-        assert!(Caps::acquire(&caps, a).is_none(), "per-ip cap");
-        let _b1 = Caps::acquire(&caps, b).unwrap();
-        assert!(Caps::acquire(&caps, b).is_none(), "global cap");
+        let a1 = Caps::acquire(&caps, a, false).unwrap();
+        let _a2 = Caps::acquire(&caps, a, false).unwrap();
+        assert!(Caps::acquire(&caps, a, false).is_none(), "per-ip cap");
+        let _b1 = Caps::acquire(&caps, b, false).unwrap();
+        assert!(Caps::acquire(&caps, b, false).is_none(), "global cap");
         drop(a1);
-        assert!(Caps::acquire(&caps, b).is_some());
+        assert!(Caps::acquire(&caps, b, false).is_some());
+    }
+
+    #[test]
+    fn a_proxy_is_held_only_to_the_total_cap() {
+        let caps = Arc::new(Caps::new(3, 1));
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let _p1 = Caps::acquire(&caps, proxy, true).unwrap();
+        let _p2 = Caps::acquire(&caps, proxy, true).unwrap();
+        let p3 = Caps::acquire(&caps, proxy, true).unwrap();
+        assert!(Caps::acquire(&caps, proxy, true).is_none(), "global cap");
+        drop(p3);
+        assert!(Caps::acquire(&caps, proxy, true).is_some());
     }
 }
