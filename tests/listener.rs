@@ -445,6 +445,49 @@ fn sigterm_stops_the_server_and_removes_its_private_socket_folder() {
     assert_eq!(mine(), 0, "the folder is removed on SIGTERM");
 }
 
+/// (name, nice value) of each thread of process `pid`.
+fn threads_and_nice_values(pid: u32) -> Vec<(String, i32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc");
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            // The nice value is field 19; `rest` starts at field 3.
+            let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+            Some((name, nice))
+        })
+        .collect()
+}
+
+#[test]
+fn password_hashing_threads_run_at_a_lower_priority_than_the_rest() {
+    let (_db, server) = start(json!({"hash_threads": 2}));
+    let pid = server.pid().expect("running");
+    // A thread takes its name (and lowers its priority) once it first runs.
+    let mut threads = Vec::new();
+    let started = common::wait_until(Duration::from_secs(5), || {
+        threads = threads_and_nice_values(pid);
+        threads
+            .iter()
+            .filter(|(name, nice)| name.starts_with("hash-") && *nice > 0)
+            .count()
+            == 2
+    });
+    assert!(
+        started,
+        "two hashing threads with a positive nice value: {threads:?}"
+    );
+    assert!(
+        threads
+            .iter()
+            .filter(|(name, _)| !name.starts_with("hash-"))
+            .all(|(_, nice)| *nice == 0),
+        "only the hashing threads: {threads:?}"
+    );
+}
+
 #[test]
 fn a_non_websocket_upgrade_request_is_answered_as_plain_http() {
     let (_db, server) = start(json!({}));

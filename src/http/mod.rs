@@ -140,7 +140,15 @@ fn worker(server: &tiny_http::Server, ctx: &Ctx, hashing: &Sender<tiny_http::Req
     }
 }
 
+/// How much lower than the rest the hashing threads run (a nice value).
+const HASHING_NICENESS: i32 = 5;
+
 fn hasher(ctx: &Ctx, queue: &Receiver<tiny_http::Request>) {
+    // On Linux the nice value is per thread: this lowers only this one, so
+    // that while the CPU is short, logins wait rather than everything else.
+    if let Err(e) = rustix::process::setpriority_process(None, HASHING_NICENESS) {
+        log::debug!("cannot lower the hashing thread's priority: {e}");
+    }
     for rq in queue {
         handle(ctx, rq);
     }
