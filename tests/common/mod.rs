@@ -16,10 +16,13 @@
 //! - `smtp`: [`smtp::SmtpSink`], a real SMTP server (aiosmtpd) for mail tests
 //! - `oidc`: keys, signed ID tokens and a JWKS server for OpenID tests
 //! - `hub`: module connections that sign, for the hub and client tests
+//! - `attack`: connections from chosen 127.0.0.x addresses and a probing
+//!   legitimate client, for the attack tests
 //!
 //! Set `SSE_TEST_SHOW_LOG=1` to echo every server's stderr while it runs.
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod attack;
 mod client;
 mod db;
 pub mod hub;
