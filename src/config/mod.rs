@@ -50,6 +50,10 @@ pub struct HubConfig {
     pub max_bad_messages: u32,
     /// Envelope ids remembered for replay protection (bounds memory).
     pub replay_capacity: usize,
+    /// How long a module connection may go without a valid signed envelope.
+    pub auth_timeout: Duration,
+    /// Module connections that have not authenticated yet, at most.
+    pub max_unauthenticated: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +83,8 @@ pub struct Config {
     /// from the per-address connection cap.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub header_timeout: Duration,
+    /// How long a whole request (head and body) may take to arrive.
+    pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
     pub worker_threads: usize,
@@ -166,6 +172,7 @@ impl Config {
             max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)? as usize,
             trusted_proxies: f.ip_list("trusted_proxies")?,
             header_timeout: f.secs("header_timeout_seconds", 10, 1, 3600)?,
+            body_timeout: f.secs("body_timeout_seconds", 20, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
             max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,
             worker_threads: f.int("worker_threads", default_workers(), 1, 1024)? as usize,
@@ -180,6 +187,8 @@ impl Config {
                 queue_len: f.int("hub_queue_len", 1024, 1, 1_000_000)? as usize,
                 max_bad_messages: f.int("hub_max_bad_messages", 100, 1, 1_000_000)? as u32,
                 replay_capacity: f.int("hub_replay_capacity", 200_000, 1, 100_000_000)? as usize,
+                auth_timeout: f.secs("hub_auth_timeout_seconds", 10, 1, 3600)?,
+                max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)? as usize,
             },
             smtp: mail::smtp(&mut f, &base)?,
             reset: mail::reset(&mut f)?,

@@ -195,6 +195,8 @@ fn to_response(reply: Reply) -> tiny_http::Response<Cursor<std::borrow::Cow<'sta
     ];
     headers.extend(reply.headers.iter().map(|(k, v)| header(k, v)));
     let len = reply.body.len();
+    // Always a Content-Length, never chunked: the listener forwards the next
+    // request of a connection only once it has seen this answer end.
     tiny_http::Response::new(
         tiny_http::StatusCode(reply.status),
         headers.into_iter().flatten().collect(),
@@ -202,6 +204,7 @@ fn to_response(reply: Reply) -> tiny_http::Response<Cursor<std::borrow::Cow<'sta
         Some(len),
         None,
     )
+    .with_chunked_threshold(usize::MAX)
 }
 
 /// A header; `None` for a value that is not valid in a header (dropped).

@@ -15,11 +15,13 @@ pub use events::Event;
 pub use registry::RunningModule;
 
 use crate::config::Config;
+use crate::listener::slots::{PerAddress, Slot, Slots};
 use crate::sync::lock;
 use keys::Keys;
 use peers::Peers;
 use registry::Registry;
 use replay::ReplayGuard;
+use std::net::{IpAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ pub struct Hub {
     peers: Peers,
     keys: Keys,
     replay: ReplayGuard,
+    /// Module connections that have not signed a valid envelope yet.
+    unauthenticated: Arc<Slots>,
 }
 
 impl Hub {
@@ -40,7 +44,20 @@ impl Hub {
             peers: Peers::default(),
             keys: Keys::load(&config.verify_keys)?,
             replay: ReplayGuard::new(config.hub.replay_capacity),
+            unauthenticated: Slots::new(
+                config.hub.max_unauthenticated,
+                config.hub.max_unauthenticated,
+            ),
         })
+    }
+
+    /// A place among the unauthenticated module connections (at most
+    /// `hub_max_unauthenticated`), held until the first valid envelope.
+    /// When all are taken, the oldest of the address holding the most is
+    /// closed: connections that sign nothing must not keep a module that
+    /// signs at once from connecting. `None` only if none can be closed.
+    pub fn admit_unauthenticated(&self, ip: IpAddr, socket: Arc<TcpStream>) -> Option<Slot> {
+        Slots::acquire(&self.unauthenticated, ip, PerAddress::Uncapped, socket)
     }
 
     /// Sends `event` to every authenticated module connection.

@@ -9,7 +9,10 @@
 //! Then one poll loop waits on the socket and the connection's eventfd:
 //! frames in are answered in order, queued broadcasts go out as soon as the
 //! eventfd fires, a ping goes out every `ping_interval`, and a connection
-//! silent for `ping_timeout` is closed.
+//! silent for `ping_timeout` is closed. A connection that has not signed a
+//! valid envelope within `auth_timeout` is closed too (the original clients
+//! sign their first request at once), and unauthenticated connections have
+//! their own cap (`Hub::admit_unauthenticated`).
 
 use super::handlers::{self, Outcome};
 use super::peers::Peer;
@@ -17,6 +20,7 @@ use crate::ctx::Ctx;
 use crate::listener::head::Head;
 use crate::listener::poll;
 use crate::listener::reply_and_close;
+use crate::listener::slots::{Phase, Slot};
 use crate::listener::transport::Transport;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read};
@@ -41,9 +45,21 @@ pub struct Session<'a> {
     pub addr: SocketAddr,
     /// Bad messages in a row.
     bad: u32,
+    /// Its place among the unauthenticated connections, held until the
+    /// first valid envelope.
+    unauthenticated: Option<Slot>,
+    slot: &'a Slot,
 }
 
-pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, addr: SocketAddr) {
+pub fn serve(
+    ctx: &Arc<Ctx>,
+    mut client: Transport,
+    head: Head,
+    rest: Vec<u8>,
+    addr: SocketAddr,
+    slot: &Slot,
+) {
+    slot.set(Phase::UnauthenticatedModule);
     let deadline = Instant::now() + ctx.config.header_timeout;
     let (body, leftover) = match read_body(&mut client, &head, rest, deadline) {
         Ok(parts) => parts,
@@ -52,7 +68,13 @@ pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, a
     let Some(key) = head.header("sec-websocket-key") else {
         return reply_and_close(client, 400, "websocket_key_missing");
     };
-    let hint = name_hint(&head, &body);
+    let Some(unauthenticated) = ctx
+        .hub
+        .admit_unauthenticated(addr.ip(), client.shared_socket())
+    else {
+        return reply_and_close(client, 503, "too_many_unauthenticated_connections");
+    };
+    let hint = name_hint(ctx, &head, &body);
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     client.queue(
         format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
@@ -81,6 +103,8 @@ pub fn serve(ctx: &Arc<Ctx>, mut client: Transport, head: Head, rest: Vec<u8>, a
         peer: peer.clone(),
         addr,
         bad: 0,
+        unauthenticated: Some(unauthenticated),
+        slot,
     };
     let why = session.run(ws);
     ctx.hub.peers.remove(peer.id);
@@ -126,8 +150,9 @@ fn read_body(
     Ok((buf, leftover))
 }
 
-/// The module name the client claims (body or `?module=`), for logs only.
-fn name_hint(head: &Head, body: &[u8]) -> String {
+/// The module name the client claims (body or `?module=`), for logs only;
+/// a name with no key is not repeated (it is whatever the client typed).
+fn name_hint(ctx: &Ctx, head: &Head, body: &[u8]) -> String {
     let from_body = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("module").and_then(Value::as_str).map(str::to_owned));
@@ -136,9 +161,10 @@ fn name_hint(head: &Head, body: &[u8]) -> String {
             .find_map(|kv| kv.strip_prefix("module="))
             .map(str::to_owned)
     });
-    let name = from_body.or(from_query).unwrap_or_else(|| "?".into());
-    // Logged, so keep it short and printable.
-    name.chars().filter(|c| !c.is_control()).take(64).collect()
+    match from_body.or(from_query) {
+        Some(name) if ctx.hub.keys.get(&name).is_some() => name,
+        _ => "?".into(),
+    }
 }
 
 impl Session<'_> {
@@ -146,9 +172,23 @@ impl Session<'_> {
         let hub = &self.ctx.config.hub;
         let mut last_heard = Instant::now();
         let mut last_ping = Instant::now();
+        let auth_deadline = Instant::now() + hub.auth_timeout;
         loop {
             if let Err(why) = self.read_frames(&mut ws, &mut last_heard) {
                 return why;
+            }
+            if self.unauthenticated.is_some() {
+                if self.peer.module.get().is_some() {
+                    self.unauthenticated = None;
+                    self.slot.set(Phase::Module);
+                } else if Instant::now() >= auth_deadline {
+                    let _ = ws.close(Some(CloseFrame {
+                        code: tungstenite::protocol::frame::coding::CloseCode::Policy,
+                        reason: "no valid signed message in time".into(),
+                    }));
+                    let _ = ws.flush();
+                    return "no valid signed message in time".into();
+                }
             }
             if self.peer.is_kicked() {
                 let _ = ws.close(Some(CloseFrame {
@@ -182,10 +222,14 @@ impl Session<'_> {
                 Err(e) => return format!("flush failed: {e}"),
             }
             let more_queued = self.peer.has_queued() && ws.get_ref().pending() <= HIGH_WATER;
+            let next = match self.unauthenticated {
+                Some(_) => auth_deadline.min(last_ping + hub.ping_interval),
+                None => last_ping + hub.ping_interval,
+            };
             let wait = if more_queued {
                 Duration::ZERO
             } else {
-                (last_ping + hub.ping_interval).saturating_duration_since(Instant::now())
+                next.saturating_duration_since(Instant::now())
             };
             let sock = ws.get_ref();
             let mut fds = [

@@ -1,144 +1,209 @@
-//! Where tiny_http's answers end, so that the bridge can leave a finished
-//! answer unread in the socket until the next request has gone out.
+//! Where tiny_http's answer to the one request in flight ends.
 //!
-//! Why: reading an answer frees socket memory that the sender (tiny_http's
-//! side) is charged for, and Linux then wakes whatever sleeps on that
-//! socket, without checking why it sleeps. What sleeps there is tiny_http's
-//! connection thread, blocked reading the next request: it wakes, finds
-//! nothing and sleeps again, a wasted pair of context switches on every
-//! request. Peeking at a complete answer (forwarding it, not reading it)
-//! and reading it only right after sending the next request, when that
-//! thread is being woken anyway, avoids the wake-up.
+//! The bridge forwards the next request of a connection only after the
+//! previous answer has come back whole, so it must know exactly where an
+//! answer ends: after its head for HEAD requests, 204 and 304; after
+//! `Content-Length` bytes; after the last chunk of a chunked body; or at the
+//! end of the stream when the head says nothing. Interim `1xx` answers are
+//! passed through and the real answer follows.
 //!
-//! The bridge only does this while it knows exactly where answers end: one
-//! request in flight, an answer whose head gives its length. Anything else
-//! (a HEAD request, a pipelined request, a chunked answer, a head split
-//! across writes) ends the tracking for the connection, which then reads
-//! answers as they come, as before.
+//! Knowing that also lets the bridge leave a whole answer unread in the
+//! socket until the next request has gone out (see `Bridge::read_backend`):
+//! reading frees socket memory that tiny_http's side is charged for, and
+//! Linux then wakes tiny_http's connection thread, which sleeps reading the
+//! next request, for nothing: a wasted pair of context switches per request.
 
-/// The bridge's knowledge of the answers on one backend connection.
-#[derive(Debug)]
-pub struct Answers {
-    /// Still following where answers end.
-    tracking: bool,
-    /// Requests sent whose answers have not been read or parked.
-    in_flight: u32,
-    /// Bytes of the current answer still to come (0: between answers).
-    left: usize,
-    /// Bytes of a complete answer already forwarded from a peek and still
-    /// in the socket.
-    parked: usize,
+/// Longest answer head or chunk line tracked; beyond, the answer is read
+/// to the end of the stream.
+const MAX_LINE: usize = 16 * 1024;
+
+/// How far one answer has come.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    state: State,
+    /// The request was HEAD: the head announces a length it does not send.
+    head_request: bool,
+    /// Bytes of an incomplete head or chunk line, kept across reads.
+    line: Vec<u8>,
+    /// Bytes seen so far.
+    seen: usize,
 }
 
-/// What to do with bytes seen by a peek.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(usize),
+    ChunkSize,
+    ChunkData(usize),
+    ChunkEnd(usize),
+    Trailer,
+    UntilEnd,
+    Done,
+}
+
+/// What [`Answer::feed`] found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Peeked {
-    /// They are exactly one whole answer: forward them, leave them unread.
-    Park,
-    /// Read them as usual.
-    Read,
+pub enum Fed {
+    /// More of the answer is to come.
+    More,
+    /// The answer ended; this many of the bytes fed lie beyond it.
+    Done { beyond: usize },
 }
 
-impl Answers {
-    pub fn new() -> Self {
-        Answers {
-            tracking: true,
-            in_flight: 0,
-            left: 0,
-            parked: 0,
+impl Answer {
+    pub fn new(head_request: bool) -> Answer {
+        Answer {
+            state: State::Head,
+            head_request,
+            line: Vec::new(),
+            seen: 0,
         }
     }
 
-    /// A request was forwarded.
-    pub fn sent(&mut self, method: &str) {
-        self.in_flight += 1;
-        // A HEAD answer announces a length it does not send.
-        if method.eq_ignore_ascii_case("HEAD") || self.in_flight > 1 {
-            self.tracking = false;
+    /// Nothing of the answer has been seen yet.
+    pub fn untouched(&self) -> bool {
+        self.seen == 0
+    }
+
+    /// The answer runs to the end of the stream (its head gave no length).
+    pub fn until_end(&self) -> bool {
+        self.state == State::UntilEnd
+    }
+
+    /// Takes the next bytes of the stream.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Fed {
+        self.seen += bytes.len();
+        loop {
+            if self.state == State::Done {
+                return Fed::Done {
+                    beyond: bytes.len(),
+                };
+            }
+            if bytes.is_empty() || self.state == State::UntilEnd {
+                return Fed::More;
+            }
+            let used = match self.state {
+                State::Head => self.feed_head(bytes),
+                State::Body(left) => {
+                    let n = left.min(bytes.len());
+                    self.state = if n == left {
+                        State::Done
+                    } else {
+                        State::Body(left - n)
+                    };
+                    n
+                }
+                State::ChunkSize | State::Trailer => self.feed_line(bytes),
+                State::ChunkData(left) => {
+                    let n = left.min(bytes.len());
+                    self.state = if n == left {
+                        State::ChunkEnd(2)
+                    } else {
+                        State::ChunkData(left - n)
+                    };
+                    n
+                }
+                State::ChunkEnd(left) => {
+                    let n = left.min(bytes.len());
+                    self.state = if n == left {
+                        State::ChunkSize
+                    } else {
+                        State::ChunkEnd(left - n)
+                    };
+                    n
+                }
+                State::UntilEnd | State::Done => 0,
+            };
+            bytes = &bytes[used..];
         }
     }
 
-    /// Whether the next read should be a peek: the only request in flight
-    /// and none of its answer read yet.
-    pub fn wants_peek(&self) -> bool {
-        self.tracking && self.in_flight == 1 && self.left == 0 && self.parked == 0
-    }
-
-    /// Decides on the bytes a peek returned (`wants_peek` was true).
-    pub fn peeked(&mut self, bytes: &[u8]) -> Peeked {
-        match length(bytes) {
-            Some(total) if total == bytes.len() => {
-                self.parked = total;
-                self.in_flight = 0;
-                Peeked::Park
-            }
-            Some(total) if total > bytes.len() => {
-                self.left = total;
-                Peeked::Read
-            }
+    /// Feeds head bytes; returns how many of `bytes` the head used.
+    fn feed_head(&mut self, bytes: &[u8]) -> usize {
+        let before = self.line.len();
+        self.line.extend_from_slice(bytes);
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut answer = httparse::Response::new(&mut headers);
+        let len = match answer.parse(&self.line) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if self.line.len() <= MAX_LINE => return bytes.len(),
+            // Unreadable or huge: pass it all on, up to the end.
             _ => {
-                self.tracking = false;
-                Peeked::Read
+                self.state = State::UntilEnd;
+                return bytes.len();
+            }
+        };
+        self.state = self.body_after(&answer);
+        self.line.clear();
+        len - before
+    }
+
+    /// How the body after a complete head is framed.
+    fn body_after(&self, answer: &httparse::Response) -> State {
+        let code = answer.code.unwrap_or(0);
+        if code < 200 {
+            // "100 Continue" and friends: the real answer follows.
+            return State::Head;
+        }
+        if self.head_request || code == 204 || code == 304 {
+            return State::Done;
+        }
+        let mut length = None;
+        for h in answer.headers.iter() {
+            if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                let chunked = std::str::from_utf8(h.value)
+                    .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+                return if chunked {
+                    State::ChunkSize
+                } else {
+                    State::UntilEnd
+                };
+            }
+            if h.name.eq_ignore_ascii_case("content-length") {
+                let n = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                match (n, length) {
+                    (Some(n), None) => length = Some(n),
+                    (Some(n), Some(earlier)) if n == earlier => {}
+                    _ => return State::UntilEnd,
+                }
             }
         }
+        match length {
+            Some(0) => State::Done,
+            Some(n) => State::Body(n),
+            None => State::UntilEnd,
+        }
     }
 
-    /// `n` answer bytes were read as usual.
-    pub fn read(&mut self, n: usize) {
-        if !self.tracking || n == 0 {
-            return;
-        }
-        if n <= self.left {
-            self.left -= n;
-            if self.left == 0 {
-                self.in_flight -= 1;
+    /// Feeds a chunk-size or trailer line; returns how many bytes it used.
+    fn feed_line(&mut self, bytes: &[u8]) -> usize {
+        let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+            self.line.extend_from_slice(bytes);
+            if self.line.len() > MAX_LINE {
+                self.state = State::UntilEnd;
             }
-        } else {
-            self.tracking = false;
-        }
-    }
-
-    /// Bytes parked in the socket.
-    pub fn parked(&self) -> usize {
-        self.parked
-    }
-
-    /// `n` parked bytes were read and dropped.
-    pub fn unparked(&mut self, n: usize) {
-        self.parked = self.parked.saturating_sub(n);
-    }
-}
-
-/// The length of the answer at the start of `buf`, head and body, when
-/// `buf` holds its whole head and the head tells the body's length.
-fn length(buf: &[u8]) -> Option<usize> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut answer = httparse::Response::new(&mut headers);
-    let head = match answer.parse(buf) {
-        Ok(httparse::Status::Complete(head)) => head,
-        _ => return None,
-    };
-    let code = answer.code?;
-    if code < 200 {
-        // "100 Continue": the real answer follows.
-        return None;
-    }
-    if code == 204 || code == 304 {
-        return Some(head);
-    }
-    let mut body = None;
-    for h in answer.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return None;
-        }
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let n: usize = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
-            if body.replace(n).is_some_and(|earlier| earlier != n) {
-                return None;
+            return bytes.len();
+        };
+        self.line.extend_from_slice(&bytes[..end]);
+        let line = String::from_utf8_lossy(&self.line);
+        let line = line.trim_end_matches('\r');
+        self.state = match self.state {
+            State::ChunkSize => {
+                let size = line.split(';').next().unwrap_or("").trim();
+                match usize::from_str_radix(size, 16) {
+                    Ok(0) => State::Trailer,
+                    Ok(n) => State::ChunkData(n),
+                    Err(_) => State::UntilEnd,
+                }
             }
-        }
+            _ if line.is_empty() => State::Done,
+            _ => State::Trailer,
+        };
+        self.line.clear();
+        end + 1
     }
-    head.checked_add(body?)
 }
 
 #[cfg(test)]
@@ -147,76 +212,61 @@ mod tests {
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
+    fn whole(answer: &[u8], head_request: bool) -> Fed {
+        Answer::new(head_request).feed(answer)
+    }
+
     #[test]
     fn lengths_come_from_the_head() {
-        assert_eq!(length(OK), Some(OK.len()));
-        assert_eq!(length(&OK[..20]), None, "head incomplete");
-        assert_eq!(length(&OK[..OK.len() - 2]), Some(OK.len()), "body partial");
-        assert_eq!(length(b"HTTP/1.1 204 No Content\r\n\r\n"), Some(27));
-        assert_eq!(length(b"HTTP/1.1 100 Continue\r\n\r\n"), None);
+        assert_eq!(whole(OK, false), Fed::Done { beyond: 0 });
+        assert_eq!(whole(&OK[..20], false), Fed::More, "head incomplete");
+        assert_eq!(whole(&OK[..OK.len() - 2], false), Fed::More, "body partial");
         assert_eq!(
-            length(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
-            None
+            whole(b"HTTP/1.1 204 No Content\r\n\r\nxy", false),
+            Fed::Done { beyond: 2 }
         );
-        assert_eq!(length(b"HTTP/1.1 200 OK\r\n\r\n"), None, "no length");
         assert_eq!(
-            length(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
-            None
+            whole(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true),
+            Fed::Done { beyond: 0 },
+            "HEAD: no body"
         );
+        let mut no_length = Answer::new(false);
+        assert_eq!(no_length.feed(b"HTTP/1.1 200 OK\r\n\r\nabc"), Fed::More);
+        assert!(no_length.until_end());
     }
 
     #[test]
-    fn a_whole_answer_to_the_only_request_is_parked() {
-        let mut a = Answers::new();
-        assert!(!a.wants_peek(), "nothing asked yet");
-        a.sent("GET");
-        assert!(a.wants_peek());
-        assert_eq!(a.peeked(OK), Peeked::Park);
-        assert_eq!(a.parked(), OK.len());
-        assert!(!a.wants_peek(), "parked bytes come first");
-        a.unparked(OK.len());
-        a.sent("GET");
-        assert!(a.wants_peek(), "tracking goes on");
+    fn interim_answers_are_followed_by_the_real_one() {
+        let mut a = Answer::new(false);
+        assert_eq!(a.feed(b"HTTP/1.1 100 Continue\r\n\r\n"), Fed::More);
+        assert_eq!(a.feed(OK), Fed::Done { beyond: 0 });
     }
 
     #[test]
-    fn a_partial_answer_is_read_and_counted() {
-        let mut a = Answers::new();
-        a.sent("GET");
-        assert_eq!(a.peeked(&OK[..OK.len() - 2]), Peeked::Read);
-        a.read(OK.len() - 2);
-        assert!(!a.wants_peek(), "two bytes still to come");
-        a.read(2);
-        a.sent("GET");
-        assert!(a.wants_peek());
+    fn byte_by_byte_equals_at_once() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n1\r\n!\r\n0\r\nTrailer: t\r\n\r\n";
+        for answer in [OK, &chunked[..]] {
+            let mut a = Answer::new(false);
+            for (i, b) in answer.iter().enumerate() {
+                let fed = a.feed(std::slice::from_ref(b));
+                let expected = if i + 1 == answer.len() {
+                    Fed::Done { beyond: 0 }
+                } else {
+                    Fed::More
+                };
+                assert_eq!(fed, expected, "byte {i}");
+            }
+            let mut with_more = answer.to_vec();
+            with_more.extend_from_slice(b"HTTP");
+            assert_eq!(whole(&with_more, false), Fed::Done { beyond: 4 });
+        }
     }
 
     #[test]
-    fn anything_unexpected_ends_tracking() {
-        let mut head = Answers::new();
-        head.sent("HEAD");
-        assert!(!head.wants_peek());
-
-        let mut pipelined = Answers::new();
-        pipelined.sent("GET");
-        pipelined.sent("GET");
-        assert!(!pipelined.wants_peek());
-
-        let mut chunked = Answers::new();
-        chunked.sent("GET");
-        assert_eq!(
-            chunked.peeked(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Peeked::Read
-        );
-        chunked.read(10);
-        chunked.sent("GET");
-        assert!(!chunked.wants_peek());
-
-        let mut overlong = Answers::new();
-        overlong.sent("GET");
-        assert_eq!(overlong.peeked(&OK[..OK.len() - 2]), Peeked::Read);
-        overlong.read(OK.len() + 10);
-        overlong.sent("GET");
-        assert!(!overlong.wants_peek(), "bytes beyond the answer");
+    fn conflicting_lengths_read_to_the_end() {
+        let mut a = Answer::new(false);
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+        assert_eq!(a.feed(two), Fed::More);
+        assert!(a.until_end());
     }
 }

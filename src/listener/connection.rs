@@ -2,8 +2,9 @@
 //! then it becomes either a module's WebSocket session or an HTTP bridge.
 
 use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use super::slots::Slot;
 use super::transport::Transport;
-use super::{bridge, poll, Limits, Slot, CONNECTION_STACK};
+use super::{bridge, poll, Limits, CONNECTION_STACK};
 use crate::ctx::Ctx;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -15,7 +16,7 @@ use std::time::Instant;
 /// until the connection ends (on whichever thread that is).
 pub fn serve(
     ctx: &Arc<Ctx>,
-    tcp: TcpStream,
+    tcp: Arc<TcpStream>,
     peer: SocketAddr,
     backend: &Path,
     limits: &Limits,
@@ -34,7 +35,7 @@ pub fn serve(
             let peer = head.client(peer, &limits.trusted_proxies);
             serve_module_on_fresh_thread(ctx, client, head, rest, peer, slot);
         }
-        Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits),
+        Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits, &slot),
         Ok(None) => client.close(),
         Err(FirstHeadError::Malformed) => bridge::reply_and_close(client, 400, "malformed_request"),
         Err(FirstHeadError::TooLarge) => {
@@ -59,10 +60,7 @@ fn serve_module_on_fresh_thread(
     let spawned = std::thread::Builder::new()
         .name("module".into())
         .stack_size(CONNECTION_STACK)
-        .spawn(move || {
-            let _slot = slot;
-            crate::hub::session::serve(&ctx, client, head, rest, peer);
-        });
+        .spawn(move || crate::hub::session::serve(&ctx, client, head, rest, peer, &slot));
     if let Err(e) = spawned {
         log::error!("cannot start a module thread: {e}");
     }

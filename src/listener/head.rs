@@ -120,37 +120,59 @@ impl Head {
         SocketAddr::new(client, 0)
     }
 
-    /// The head as tiny_http gets it: the client's own `x-sse-*` headers
-    /// removed, the listener's added (tiny_http cannot see the peer).
-    pub fn for_backend(&self, peer: SocketAddr, tls: bool) -> Vec<u8> {
+    /// Whether the client wants the connection closed after this request
+    /// (`Connection: close`, or HTTP/1.0 without `keep-alive`).
+    pub fn wants_close(&self) -> bool {
+        let tokens = self.connection_tokens();
+        tokens.iter().any(|t| t.eq_ignore_ascii_case("close"))
+            || (self.minor_version == 0
+                && !tokens.iter().any(|t| t.eq_ignore_ascii_case("keep-alive")))
+    }
+
+    /// Whether the client waits for `100 Continue` before sending its body.
+    pub fn expects_continue(&self) -> bool {
+        self.header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    }
+
+    fn connection_tokens(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "connection")
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect()
+    }
+
+    /// The head as tiny_http gets it, written by the listener in one
+    /// canonical form: the method, the target with every byte outside
+    /// printable ASCII percent-encoded, the headers handlers read (a value
+    /// that is not printable ASCII is dropped), the body's length, a
+    /// `Connection` the listener chose, and the listener's own `x-sse-*`
+    /// headers. Nothing a client spells reaches tiny_http's own heuristics
+    /// (upgrades, `Expect`, `TE`, line rules).
+    pub fn for_backend(&self, peer: SocketAddr, tls: bool, body: usize, close: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len + 64);
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
-        out.extend_from_slice(self.target.as_bytes());
-        out.extend_from_slice(format!(" HTTP/1.{}\r\n", self.minor_version).as_bytes());
+        push_target(&mut out, self.target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
         for (name, value) in &self.headers {
-            // tiny_http would treat an upgrade as its own and never answer;
-            // upgrades are the listener's business (only /websocket has one).
-            if name.starts_with("x-sse-") || name == "upgrade" {
-                continue;
+            if FOR_HANDLERS.contains(&name.as_str()) && is_plain(value) {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value.trim_ascii());
+                out.extend_from_slice(b"\r\n");
             }
-            if name == "connection" {
-                let kept = without_upgrade(value);
-                if !kept.is_empty() {
-                    out.extend_from_slice(b"connection: ");
-                    out.extend_from_slice(kept.as_bytes());
-                    out.extend_from_slice(b"\r\n");
-                }
-                continue;
-            }
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
         }
+        if body > 0 {
+            out.extend_from_slice(format!("content-length: {body}\r\n").as_bytes());
+        }
+        let connection = if close { "close" } else { "keep-alive" };
         out.extend_from_slice(
             format!(
-                "{PEER_HEADER}: {peer}\r\n{TLS_HEADER}: {}\r\n\r\n",
+                "connection: {connection}\r\n{PEER_HEADER}: {peer}\r\n{TLS_HEADER}: {}\r\n\r\n",
                 u8::from(tls)
             )
             .as_bytes(),
@@ -159,14 +181,33 @@ impl Head {
     }
 }
 
-/// The `Connection` header's tokens other than `upgrade`.
-fn without_upgrade(value: &[u8]) -> String {
-    String::from_utf8_lossy(value)
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("upgrade"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The request headers handlers read; tiny_http sees no others.
+const FOR_HANDLERS: [&str; 7] = [
+    "host",
+    "content-type",
+    "cookie",
+    "authorization",
+    "origin",
+    "sec-fetch-site",
+    "user-agent",
+];
+
+/// Printable ASCII and tabs only: tiny_http refuses other bytes in a head.
+fn is_plain(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+/// The request target, every byte outside `!`..`~` percent-encoded.
+fn push_target(out: &mut Vec<u8>, target: &[u8]) {
+    for &b in target {
+        if (0x21..0x7f).contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -240,22 +281,83 @@ mod tests {
         assert_eq!(head(two).body_length(), Err(BodyError::Invalid));
     }
 
+    fn backend(text: &str) -> String {
+        let h = head(text);
+        String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true, 0, false)).unwrap()
+    }
+
     #[test]
     fn backend_head_drops_forged_peer() {
-        let h = head("GET /a?b=c HTTP/1.1\r\nX-SSE-Peer: 6.6.6.6:1\r\nHost: x\r\n\r\n");
-        let out = String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true)).unwrap();
-        assert!(out.starts_with("GET /a?b=c HTTP/1.1\r\nhost: x\r\n"));
+        let out = backend("GET /a?b=c HTTP/1.1\r\nX-SSE-Peer: 6.6.6.6:1\r\nHost: x\r\n\r\n");
+        assert!(
+            out.starts_with("GET /a?b=c HTTP/1.1\r\nhost: x\r\n"),
+            "{out}"
+        );
         assert!(!out.contains("6.6.6.6"));
         assert!(out.ends_with("x-sse-peer: 127.0.0.1:9\r\nx-sse-tls: 1\r\n\r\n"));
     }
 
     #[test]
-    fn backend_head_never_asks_tiny_http_to_upgrade() {
-        let h =
-            head("GET /main HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c\r\n\r\n");
-        let out = String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true)).unwrap();
-        assert!(out.contains("connection: keep-alive\r\n"), "{out}");
-        assert!(!out.to_ascii_lowercase().contains("upgrade"), "{out}");
+    fn backend_head_never_carries_the_clients_connection_words() {
+        for connection in [
+            "keep-alive, Upgrade",
+            "keep-alive, x-upgrade",
+            "?Upgrade",
+            "upgrade",
+            "close, upgrade",
+            "Keep-Alive,UPGRADE",
+        ] {
+            let text = format!(
+                "GET /main HTTP/1.1\r\nConnection: {connection}\r\nUpgrade: h2c\r\nExpect: 100-continue\r\nTE: chunked\r\nTransfer-Encoding: x\r\n\r\n"
+            );
+            let out = backend(&text).to_ascii_lowercase();
+            assert!(!out.contains("upgrade"), "{out}");
+            assert!(!out.contains("expect"), "{out}");
+            assert!(!out.contains("te:"), "{out}");
+            assert!(!out.contains("transfer-encoding"), "{out}");
+            assert_eq!(
+                out.matches("connection: keep-alive\r\n").count(),
+                1,
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn backend_head_is_printable_ascii() {
+        // A target that is not UTF-8 is refused (the bridge answers 400);
+        // header values may hold any byte but control characters.
+        assert!(matches!(
+            parse(b"GET /\xff HTTP/1.1\r\n\r\n"),
+            Parsed::Invalid
+        ));
+        let raw = b"GET /caf\xc3\xa9?q=%FF HTTP/1.1\r\nUser-Agent: caf\xc3\xa9\r\nHost: x\r\nCookie: a\x80b\r\n\r\n";
+        let Parsed::Complete(h) = parse(raw) else {
+            panic!("httparse accepts obs-text in values")
+        };
+        let out = h.for_backend("127.0.0.1:9".parse().unwrap(), false, 5, true);
+        assert!(out
+            .iter()
+            .all(|&b| b == b'\r' || b == b'\n' || (0x20..0x7f).contains(&b)));
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("GET /caf%C3%A9?q=%FF HTTP/1.1\r\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("user-agent") && !out.contains("cookie"),
+            "{out}"
+        );
+        assert!(out.contains("host: x\r\ncontent-length: 5\r\nconnection: close\r\n"));
+    }
+
+    #[test]
+    fn close_and_continue() {
+        assert!(head("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").wants_close());
+        assert!(head("GET / HTTP/1.0\r\n\r\n").wants_close());
+        assert!(!head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").wants_close());
+        assert!(!head("GET / HTTP/1.1\r\nConnection: x-close\r\n\r\n").wants_close());
+        assert!(head("POST / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n").expects_continue());
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::sync::Arc;
 const TLS_CHUNK: usize = 16 * 1024;
 
 pub struct Transport {
-    tcp: TcpStream,
+    /// Shared with the connection table, which may shut it down to make
+    /// room (see `slots`); all I/O goes through this handle.
+    tcp: Arc<TcpStream>,
     /// Boxed: rustls' state is large, and moving it by value through the
     /// call chain costs stack that stays resident on long-lived threads.
     tls: Option<Box<Connection>>,
@@ -28,7 +30,11 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn new(tcp: TcpStream, tls: Option<&Arc<ServerConfig>>) -> io::Result<Self> {
+    pub fn new(
+        tcp: impl Into<Arc<TcpStream>>,
+        tls: Option<&Arc<ServerConfig>>,
+    ) -> io::Result<Self> {
+        let tcp = tcp.into();
         tcp.set_nonblocking(true)?;
         let tls = match tls {
             Some(config) => {
@@ -47,6 +53,7 @@ impl Transport {
 
     /// The client side of a TLS connection (the module client uses this).
     pub fn client(tcp: TcpStream, tls: ClientConnection) -> io::Result<Self> {
+        let tcp = Arc::new(tcp);
         tcp.set_nonblocking(true)?;
         Ok(Transport {
             tcp,
@@ -58,6 +65,11 @@ impl Transport {
 
     pub fn socket(&self) -> &TcpStream {
         &self.tcp
+    }
+
+    /// The socket, for whoever may have to shut it down (see `slots`).
+    pub fn shared_socket(&self) -> Arc<TcpStream> {
+        self.tcp.clone()
     }
 
     pub fn is_tls(&self) -> bool {
@@ -83,10 +95,10 @@ impl Transport {
     pub fn flush(&mut self) -> io::Result<()> {
         loop {
             let progressed = match &mut self.tls {
-                None => write_some(&mut self.tcp, &mut self.out)?,
+                None => write_some(&mut &*self.tcp, &mut self.out)?,
                 Some(conn) => {
                     if conn.wants_write() {
-                        match conn.write_tls(&mut self.tcp) {
+                        match conn.write_tls(&mut &*self.tcp) {
                             Ok(_) => true,
                             Err(e) if e.kind() == ErrorKind::WouldBlock => false,
                             Err(e) if e.kind() == ErrorKind::Interrupted => true,
@@ -121,7 +133,7 @@ impl Transport {
         let deadline = std::time::Instant::now() + linger;
         let mut sink = [0u8; 16 * 1024];
         while std::time::Instant::now() < deadline {
-            match self.tcp.read(&mut sink) {
+            match (&*self.tcp).read(&mut sink) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -172,7 +184,7 @@ impl Read for Transport {
                 if std::mem::take(&mut self.drained) {
                     return Err(ErrorKind::WouldBlock.into());
                 }
-                let n = self.tcp.read(buf)?;
+                let n = (&*self.tcp).read(buf)?;
                 self.drained = n > 0 && n < buf.len();
                 return Ok(n);
             };
@@ -185,7 +197,7 @@ impl Read for Transport {
                 return Err(ErrorKind::WouldBlock.into());
             }
             let mut socket = ShortReads {
-                tcp: &mut self.tcp,
+                tcp: &self.tcp,
                 short: false,
             };
             if conn.read_tls(&mut socket)? == 0 {
@@ -194,7 +206,7 @@ impl Read for Transport {
             self.drained = socket.short;
             if let Err(e) = conn.process_new_packets() {
                 // Tell the peer why (the alert is queued), then give up.
-                let _ = conn.write_tls(&mut self.tcp);
+                let _ = conn.write_tls(&mut &*self.tcp);
                 return Err(io::Error::new(ErrorKind::InvalidData, e));
             }
             if conn.wants_write() {
@@ -207,13 +219,13 @@ impl Read for Transport {
 
 /// The socket as rustls reads it, noting whether a read came back short.
 struct ShortReads<'a> {
-    tcp: &'a mut TcpStream,
+    tcp: &'a TcpStream,
     short: bool,
 }
 
 impl Read for ShortReads<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.tcp.read(buf)?;
+        let n = { self.tcp }.read(buf)?;
         self.short = n > 0 && n < buf.len();
         Ok(n)
     }

@@ -18,6 +18,12 @@ use std::time::Duration;
 /// The server binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sse-platform");
 
+/// The binary servers run: [`BIN`], or `SSE_TEST_SERVER_BIN` when set (to
+/// show that a test fails against an older build).
+fn server_bin() -> String {
+    std::env::var("SSE_TEST_SERVER_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
+
 /// How long a server may take to print its listening line.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -174,7 +180,7 @@ fn launch(
     args: &[String],
     log: &Arc<Mutex<String>>,
 ) -> Result<(Running, u16, String), Exited> {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(server_bin())
         .arg("-c")
         .arg(setup.config_path())
         .args(args)
