@@ -302,3 +302,36 @@ fn every_complete_head_gets_an_answer_whatever_its_bytes() {
         assert!(r.json()["reason"].is_string(), "{shown}: {}", r.body);
     }
 }
+
+#[test]
+fn clients_that_never_read_their_answers_hold_nothing_for_long() {
+    let (_db, server) = start(json!({"idle_timeout_seconds": 3}));
+    let before = baseline(&server);
+    let prober = Prober::start(&server);
+    // Each asks for a thousand pages at once and reads none of them.
+    let stuck: Vec<_> = (0..20)
+        .map(|i| {
+            let mut conn = server
+                .raw_from(loopback(2 + (i % 4) as u8))
+                .expect("connect");
+            conn.stream
+                .tcp()
+                .set_write_timeout(Some(Duration::from_secs(2)))
+                .ok();
+            let _ = conn.send(&GET_LOGIN.repeat(1000));
+            conn
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let login = server.client().post_form(
+        "/login",
+        &[("nickname", ADMIN_NAME), ("password", ADMIN_PASSWORD)],
+    );
+    assert_eq!(login.status, 200, "{}", login.body);
+    // Without reading a byte, the clients see the server let go: its
+    // threads and descriptors come back while they still hold their ends.
+    let stats = prober.stop();
+    assert!(stats.success_rate() >= 0.9, "legitimate client: {stats:?}");
+    assert_recovers(&server, before);
+    drop(stuck);
+}
