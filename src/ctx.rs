@@ -22,10 +22,14 @@ pub struct Ctx {
     pub sessions: SessionStore,
     pub passwords: Passwords,
     pub cookies: CookieSigner,
-    /// Failed logins per account name.
+    /// Failed logins per account from one client address (the tight limit).
+    pub login_pair_failures: Limiter,
+    /// Failed logins per account from all addresses (the bound on guessing).
     pub account_failures: Limiter,
     /// Failed logins per client address (a looser limit: labs share NATs).
     pub address_failures: Limiter,
+    /// Registrations per client address.
+    pub register_per_address: Limiter,
     pub hub: Arc<Hub>,
     /// Password reset by mail; `None` without an `smtp` section.
     pub mail: Option<crate::mail::Mailer>,

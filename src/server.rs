@@ -130,8 +130,19 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         db,
         passwords,
         cookies: CookieSigner::new(&config.cookie_secret),
-        account_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
-        address_failures: Limiter::new(config.login_max_failures * 5, config.login_failure_window),
+        login_pair_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
+        account_failures: Limiter::new(
+            config.attempts.login_max_failures_per_account,
+            config.login_failure_window,
+        ),
+        address_failures: Limiter::new(
+            config.attempts.login_max_failures_per_address,
+            config.login_failure_window,
+        ),
+        register_per_address: Limiter::new(
+            config.attempts.register_max_per_address,
+            config.attempts.register_window,
+        ),
         hub,
         mail,
         reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),

@@ -261,7 +261,7 @@ fn forged_peer_header_does_not_change_the_logged_client() {
 }
 
 /// Five failed logins with made-up names from `client`; then the sixth
-/// answer (`login_max_failures` 1 allows 5 failures per address).
+/// answer (`login_max_failures_per_address` 5 allows 5 failures per address).
 fn sixth_login_after_five_failures(client: &common::Client) -> common::Resp {
     for i in 0..5 {
         client
@@ -277,7 +277,7 @@ fn sixth_login_after_five_failures(client: &common::Client) -> common::Resp {
 #[test]
 fn behind_a_trusted_proxy_the_forwarded_client_is_logged_and_limited() {
     let (_db, server) = start(json!({
-        "tls": false, "trusted_proxies": ["127.0.0.1"], "login_max_failures": 1,
+        "tls": false, "trusted_proxies": ["127.0.0.1"], "login_max_failures_per_address": 5,
         "max_connections_per_ip": 2,
     }));
     let via_proxy = |client: &str| {
@@ -309,7 +309,7 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_logged_and_limited() {
 
 #[test]
 fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
-    let (_db, server) = start(json!({"tls": false, "login_max_failures": 1}));
+    let (_db, server) = start(json!({"tls": false, "login_max_failures_per_address": 5}));
     let spoofing = |client: &str| server.client().header("X-Forwarded-For", client);
     sixth_login_after_five_failures(&spoofing("203.0.113.5"))
         .assert_error(429, "too_many_attempts");

@@ -100,3 +100,66 @@ fn log_has_a_line_per_request_and_no_secrets() {
     let encoded = cookie.split('|').nth(4).unwrap();
     assert!(!log.contains(encoded.split(':').nth(1).unwrap()));
 }
+
+/// Item 10 of issue 8: an unknown path was logged as sent, so
+/// `POST /login&password=secret` (no `?` to cut at) put the secret into a
+/// 404 line. Only what the route table knows may reach the log.
+#[test]
+fn no_spelling_of_a_path_or_method_puts_what_follows_into_the_log() {
+    const SECRET: &str = "PwPathSecret7Qk2";
+    let db = TestDb::new();
+    let server = Server::start(&db, json!({}), &[]);
+    let long = format!("/{}{SECRET}", "x".repeat(6000));
+    let targets = [
+        format!("/login&password={SECRET}"),
+        format!("/login;password={SECRET}"),
+        format!("/login/{SECRET}"),
+        format!("/login%2f{SECRET}"),
+        format!("/%70assword={SECRET}"),
+        format!("/password/{SECRET}"),
+        format!("/css/{SECRET}.css"),
+        format!("/css/../{SECRET}"),
+        format!("//{SECRET}"),
+        format!("/caf\u{e9}/{SECRET}"),
+        format!("http://localhost/login&password={SECRET}"),
+        long,
+    ];
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    for target in &targets {
+        for method in ["GET", "POST", "DELETE"] {
+            requests.push(
+                format!(
+                    "{method} {target} HTTP/1.1\r\nHost: localhost\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .into_bytes(),
+            );
+        }
+    }
+    // A made-up method is a word the client chose, too.
+    requests.push(
+        format!("{SECRET} /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .into_bytes(),
+    );
+    for request in &requests {
+        let mut conn = server.raw();
+        if conn.send(request).is_ok() {
+            let _ = conn.read_response(Duration::from_secs(5));
+        }
+    }
+    let c = server.client();
+    assert_eq!(c.get("/login").status, 200);
+    assert_eq!(c.get("/css/style.css").status, 200);
+    let log = server.settled_log();
+    assert!(!log.contains(SECRET), "{log}");
+    for expected in [
+        "GET /login 200",
+        "GET /css/style.css 200",
+        "POST (unrouted) 404",
+        "GET /login/… 404",
+        "GET /css/(unknown) 404",
+        "OTHER /login 405",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in:\n{log}");
+    }
+}

@@ -290,8 +290,11 @@ fn the_cache_lasts_as_long_as_max_age_says() {
     assert_eq!(provider.fetches(), 1);
     // The cache's age is the passing of time itself; nothing to poll for.
     std::thread::sleep(Duration::from_millis(1300));
+    // Served from the stale set; the refresh runs in the background.
     signed_in(&c, &key.sign(&claims("gina@example.org", "Gina")));
-    assert_eq!(provider.fetches(), 2);
+    assert!(common::wait_until(Duration::from_secs(5), || provider
+        .fetches()
+        == 2));
 }
 
 #[test]
@@ -413,4 +416,106 @@ fn google_sign_in_tells_the_modules_user_login() {
     assert_eq!(event["email"], "gina@example.org");
     assert_eq!(event["role"], "guest");
     assert_eq!(event["access_token"], access.as_str());
+}
+
+/// A sign-in from `127.0.0.<from>` on a connection of its own: the status
+/// (0 without an answer within 10 s) and how long it took.
+fn signin_from(server: &Server, from: u8, token: &str) -> (u16, Duration) {
+    let started = std::time::Instant::now();
+    let body = json!({ "id_token": token }).to_string();
+    let request = format!(
+        "POST /google_signin HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = server
+        .raw_from(common::attack::loopback(from))
+        .and_then(|mut conn| {
+            conn.send(request.as_bytes())?;
+            conn.read_response(Duration::from_secs(10))
+        });
+    (answer.map_or(0, |r| r.status), started.elapsed())
+}
+
+/// Item 11 of issue 8: with a cold cache every concurrent caller fetched
+/// the keys itself, on a fast worker, for up to the 10 s timeout, so a slow
+/// provider stopped the pages.
+#[test]
+fn a_slow_provider_is_fetched_once_and_holds_no_fast_worker() {
+    let key = Key::ec("ec-1");
+    let provider = JwksServer::start(&jwks(&[&key]));
+    provider.set_delay(Duration::from_secs(5));
+    let db = TestDb::new();
+    let server = Server::start(
+        &db,
+        json!({"oidc": oidc_for(&provider), "outbound_queue": 32}),
+        &[],
+    );
+    let server = std::sync::Arc::new(server);
+    let prober = common::attack::Prober::start(&server);
+    let tokens: Vec<String> = (0..20)
+        .map(|i| key.sign(&claims(&format!("slow{i}@example.org"), "Slow")))
+        .collect();
+    let results = {
+        let server = server.clone();
+        common::attack::in_parallel(20, move |i| signin_from(&server, 10 + i as u8, &tokens[i]))
+    };
+    let stats = prober.stop();
+    eprintln!("sign-ins {results:?}; GET /login {stats:?}");
+    for (status, _) in &results {
+        assert_eq!(*status, 200, "{results:?}");
+    }
+    assert_eq!(provider.fetches(), 1, "one fetch for all of them");
+    assert!(
+        stats.success_rate() >= 0.9,
+        "GET /login meanwhile: {stats:?}"
+    );
+}
+
+#[test]
+fn stale_keys_keep_signing_people_in_while_a_refresh_is_slow() {
+    let key = Key::ec("ec-1");
+    let provider = JwksServer::start(&jwks(&[&key]));
+    // Stale at once: every sign-in finds a refresh due.
+    provider.set_cache_control("max-age=0");
+    let db = TestDb::new();
+    let server = Server::start(
+        &db,
+        json!({"oidc": oidc_for(&provider), "outbound_queue": 32}),
+        &[],
+    );
+    let server = std::sync::Arc::new(server);
+    let first = signin_from(&server, 10, &key.sign(&claims("stale@example.org", "S")));
+    assert_eq!(first.0, 200);
+    assert_eq!(provider.fetches(), 1);
+    provider.set_delay(Duration::from_secs(5));
+    let prober = common::attack::Prober::start(&server);
+    let token = key.sign(&claims("stale@example.org", "S"));
+    let results = {
+        let server = server.clone();
+        common::attack::in_parallel(20, move |i| signin_from(&server, 10 + i as u8, &token))
+    };
+    let stats = prober.stop();
+    eprintln!("sign-ins {results:?}; GET /login {stats:?}");
+    for (status, took) in &results {
+        assert!(
+            *status == 200 && *took < Duration::from_secs(3),
+            "{results:?}"
+        );
+    }
+    assert_eq!(provider.fetches(), 2, "one refresh, in the background");
+    assert!(
+        stats.success_rate() >= 0.9,
+        "GET /login meanwhile: {stats:?}"
+    );
+    // The refresh ends, and the next stale sign-in starts the next one.
+    server.wait_for_log(Duration::from_secs(10), |log| {
+        log.matches("key set loaded").count() >= 2
+    });
+    provider.set_delay(Duration::ZERO);
+    let again = signin_from(&server, 10, &key.sign(&claims("stale@example.org", "S")));
+    assert_eq!(again.0, 200);
+    assert!(common::wait_until(Duration::from_secs(5), || provider
+        .fetches()
+        == 3));
 }

@@ -5,8 +5,14 @@
 //! (Google's is some hours), or `oidc.jwks_cache_seconds` without one. A
 //! token naming a key id we lack triggers one refetch, since providers
 //! rotate keys; such refetches are at least `jwks_refetch_min_seconds`
-//! apart (other fetches do not count), so a stream of forged key ids cannot make us hammer the provider.
-//! No lock is held during a fetch.
+//! apart (other fetches do not count), so a stream of forged key ids cannot
+//! make us hammer the provider.
+//!
+//! One fetch at a time, on a `jwks-fetch` thread of its own (single
+//! flight): a caller whose key is in a stale set uses it and starts the
+//! refresh without waiting; only a caller with no usable key (a cold cache,
+//! or a new key id) waits for the fetch in progress, at most the HTTP
+//! timeout. No lock is held during a fetch.
 
 use super::jwt_ring::es256_curve;
 use crate::config::{JwksSource, OidcConfig};
@@ -16,7 +22,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A JWKS is a few kilobytes; anything near this is not one.
@@ -56,14 +63,26 @@ struct Cache {
     last_refetch: Option<Instant>,
     /// Why the last fetch failed, if it did.
     failure: Option<String>,
+    /// A fetch is in progress (at most one is).
+    fetching: bool,
+    /// Fetches finished, so that waiters can tell when theirs is done.
+    finished: u64,
 }
 
 pub struct KeySet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     source: JwksSource,
     agent: ureq::Agent,
     default_ttl: Duration,
     refetch_min: Duration,
+    /// How long a caller without a usable key waits for a fetch.
+    wait: Duration,
     cache: Mutex<Cache>,
+    /// Signalled when a fetch finishes.
+    fetched: Condvar,
 }
 
 impl KeySet {
@@ -74,54 +93,100 @@ impl KeySet {
             .max_redirects(3)
             .build()
             .into();
-        KeySet {
+        let inner = Inner {
             source: config.jwks.clone(),
             agent,
             default_ttl: config.jwks_cache,
             refetch_min: config.jwks_refetch_min,
+            // The fetch itself gives up after the timeout; a little more
+            // lets its result arrive.
+            wait: config.http_timeout + Duration::from_secs(1),
             cache: Mutex::new(Cache::default()),
+            fetched: Condvar::new(),
+        };
+        KeySet {
+            inner: Arc::new(inner),
         }
     }
 
-    /// The key named `kid`, fetching the set when the cache is stale or
-    /// lacks it.
+    /// The key named `kid`. A stale set still serves (and is refreshed in
+    /// the background); without the key, waits for one fetch.
     pub fn key(&self, kid: &str) -> Result<Key, JwksError> {
+        let inner = &self.inner;
         let now = Instant::now();
-        let fetch_allowed = {
-            let mut cache = lock(&self.cache);
-            let fresh = cache.expires.is_some_and(|t| now < t);
-            match cache.keys.get(kid) {
-                Some(key) if fresh => return Ok(key.clone()),
-                // A stale set is refreshed; a fresh one lacking the key only
-                // when the last such refetch is long enough ago. Claimed
-                // under the lock, so concurrent strangers cause one fetch.
-                _ if !fresh => true,
-                _ if cache
-                    .last_refetch
-                    .is_none_or(|t| now.duration_since(t) >= self.refetch_min) =>
-                {
-                    cache.last_refetch = Some(now);
-                    true
-                }
-                _ => false,
+        let mut cache = lock(&inner.cache);
+        let fresh = cache.expires.is_some_and(|t| now < t);
+        if let Some(key) = cache.keys.get(kid).cloned() {
+            if !fresh {
+                self.start_fetch(&mut cache);
             }
-        };
-        if fetch_allowed {
-            self.refresh();
+            return Ok(key);
         }
-        let cache = lock(&self.cache);
+        // A stale set is refreshed; a fresh one lacking the key only when
+        // the last such refetch is long enough ago. Claimed under the lock,
+        // so concurrent strangers cause one fetch.
+        let refetch_due = cache
+            .last_refetch
+            .is_none_or(|t| now.duration_since(t) >= inner.refetch_min);
+        if !fresh || refetch_due {
+            if fresh {
+                cache.last_refetch = Some(now);
+            }
+            self.start_fetch(&mut cache);
+        }
+        if cache.fetching {
+            let seen = cache.finished;
+            let deadline = now + inner.wait;
+            while cache.finished == seen {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                cache = inner
+                    .fetched
+                    .wait_timeout(cache, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
         match (cache.keys.get(kid), &cache.failure) {
             (Some(key), _) => Ok(key.clone()),
             (None, Some(e)) => Err(JwksError::Unavailable(e.clone())),
+            (None, None) if cache.fetching => {
+                Err(JwksError::Unavailable("key set still loading".into()))
+            }
             (None, None) => Err(JwksError::UnknownKey),
         }
     }
 
+    /// Starts a fetch on a thread of its own unless one is in progress.
+    fn start_fetch(&self, cache: &mut Cache) {
+        if cache.fetching {
+            return;
+        }
+        let inner = self.inner.clone();
+        let started = std::thread::Builder::new()
+            .name("jwks-fetch".into())
+            .spawn(move || inner.refresh());
+        match started {
+            Ok(_) => cache.fetching = true,
+            Err(e) => {
+                log::warn!("oidc: cannot start a key fetch: {e}");
+                cache.failure = Some(format!("cannot start a key fetch: {e}"));
+            }
+        }
+    }
+}
+
+impl Inner {
     /// Fetches the set and replaces the cache; on failure keeps the old
-    /// keys (a provider hiccup must not lock everyone out) and logs.
+    /// keys (a provider hiccup must not lock everyone out) and logs. Wakes
+    /// the callers waiting for it either way.
     fn refresh(&self) {
         let started = Instant::now();
-        let fetched = self.fetch();
+        // A panic must not leave `fetching` set, or no fetch would start again.
+        let fetched = catch_unwind(AssertUnwindSafe(|| self.fetch()))
+            .unwrap_or_else(|_| Err(JwksError::Unavailable("key fetch panicked".into())));
         let mut cache = lock(&self.cache);
         match fetched {
             Ok((keys, ttl)) => {
@@ -137,6 +202,10 @@ impl KeySet {
                 cache.expires = Some(started + self.refetch_min);
             }
         }
+        cache.fetching = false;
+        cache.finished += 1;
+        drop(cache);
+        self.fetched.notify_all();
     }
 
     fn fetch(&self) -> Result<(HashMap<String, Key>, Duration), JwksError> {

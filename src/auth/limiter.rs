@@ -38,6 +38,24 @@ impl Limiter {
 
     pub fn fail(&self, key: &str) {
         let mut map = lock(&self.failures);
+        self.count(&mut map, key);
+    }
+
+    /// Counts an attempt unless `key` has used them all (then `Err(seconds
+    /// to wait)`), in one step: concurrent attempts cannot all pass the
+    /// check before any of them is counted.
+    pub fn attempt(&self, key: &str) -> Result<(), u64> {
+        let mut map = lock(&self.failures);
+        if let Some(&(count, start)) = map.get(key) {
+            if count >= self.max && start.elapsed() < self.window {
+                return Err((self.window - start.elapsed()).as_secs().max(1));
+            }
+        }
+        self.count(&mut map, key);
+        Ok(())
+    }
+
+    fn count(&self, map: &mut HashMap<String, (u32, Instant)>, key: &str) {
         if map.len() >= MAX_KEYS {
             let window = self.window;
             map.retain(|_, (_, start)| start.elapsed() < window);
@@ -72,6 +90,16 @@ mod tests {
         assert!(l.check("b").is_ok());
         l.forget("a");
         assert!(l.check("a").is_ok());
+    }
+
+    #[test]
+    fn attempts_are_counted_until_the_limit() {
+        let l = Limiter::new(2, Duration::from_secs(60));
+        assert!(l.attempt("a").is_ok());
+        assert!(l.attempt("a").is_ok());
+        let wait = l.attempt("a").unwrap_err();
+        assert!((1..=60).contains(&wait));
+        assert!(l.attempt("b").is_ok());
     }
 
     #[test]

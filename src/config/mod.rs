@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod fields;
+mod limits;
 mod mail;
 mod oidc;
 use fields::Fields;
+pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 
@@ -92,6 +94,10 @@ pub struct Config {
     pub hash_queue: usize,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
+    /// Per-address places in the slow lanes, and the outbound lane's size.
+    pub lanes: LaneConfig,
+    /// Registration and login-failure limits per address and account.
+    pub attempts: AttemptLimits,
     pub hub: HubConfig,
     /// Outgoing mail; `None` turns password reset by mail off.
     pub smtp: Option<SmtpConfig>,
@@ -180,6 +186,8 @@ impl Config {
             hash_queue: f.int("hash_queue", 256, 1, 100_000)? as usize,
             login_max_failures: f.int("login_max_failures", 10, 1, 1_000_000)? as u32,
             login_failure_window: f.secs("login_failure_window_seconds", 900, 1, 86_400)?,
+            lanes: limits::lanes(&mut f)?,
+            attempts: limits::attempts(&mut f)?,
             hub: HubConfig {
                 ping_interval: f.secs("hub_ping_interval_seconds", 30, 1, 3600)?,
                 ping_timeout: f.secs("hub_ping_timeout_seconds", 60, 1, 3600)?,

@@ -4,9 +4,9 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
+use super::routes::Lane;
 use super::session::{self, authenticate};
 use super::validate;
-use crate::auth::limiter::Limiter;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
 use crate::db::users::{self, Credentials, User};
@@ -14,23 +14,46 @@ use crate::db::DbError;
 use crate::hub::Event;
 use serde_json::json;
 
-/// POST /register: `email`, `nickname`, `password`.
-pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+/// The fields of a registration, checked.
+fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
     let email = req.require("email")?.trim();
     let nickname = req.require("nickname")?;
     let password = req.require("password")?;
     validate::email(email)?;
     validate::nickname(nickname)?;
     validate::new_password(password)?;
-    {
-        let mut conn = ctx.db.conn()?;
-        if !users::by_email(&mut *conn, email)?.is_empty() {
-            return Err(ApiError::conflict("email_already_exists"));
-        }
-        if !users::by_name(&mut *conn, nickname)?.is_empty() {
-            return Err(ApiError::conflict("username_already_exists"));
-        }
+    Ok((email, nickname, password))
+}
+
+/// 409 when the email or the nickname is taken.
+fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
+    let mut conn = ctx.db.conn()?;
+    if !users::by_email(&mut *conn, email)?.is_empty() {
+        return Err(ApiError::conflict("email_already_exists"));
     }
+    if !users::by_name(&mut *conn, nickname)?.is_empty() {
+        return Err(ApiError::conflict("username_already_exists"));
+    }
+    Ok(())
+}
+
+/// Before a registration waits for hashing: its fields, whether the names
+/// are free, and the client address's registrations in the window (each one
+/// that gets this far counts, since each costs a bcrypt hash).
+pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
+    let (email, nickname, _) = registration(req)?;
+    check_free(ctx, email, nickname)?;
+    ctx.register_per_address
+        .attempt(&req.client())
+        .map_err(too_many_attempts)?;
+    Ok(Lane::Hashing)
+}
+
+/// POST /register: `email`, `nickname`, `password`.
+pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let (email, nickname, password) = registration(req)?;
+    // Again: another registration may have taken a name since admission.
+    check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
     let user = users::insert(
@@ -53,61 +76,106 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     signed_in(ctx, req, &user)
 }
 
+/// Before a login waits for hashing: its fields and the failure limits of
+/// the login name it gives.
+pub fn admit_login(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
+    let attempt = LoginAttempt::of(req)?;
+    attempt.check(ctx, &attempt.account_key)?;
+    Ok(Lane::Hashing)
+}
+
 /// POST /login: (`email` or `nickname`), `password`.
 pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let password = req.require("password")?;
-    let email = req.param("email").map(str::trim).filter(|e| !e.is_empty());
-    let nickname = req.param("nickname").filter(|n| !n.is_empty());
-    let account_key = match (email, nickname) {
-        (Some(e), _) => format!("email:{}", e.to_lowercase()),
-        (None, Some(n)) => format!("name:{n}"),
-        (None, None) => return Err(ApiError::missing_parameter()),
-    };
-    let ip_key = req.client();
-    check_limits(&[
-        (&ctx.account_failures, &account_key),
-        (&ctx.address_failures, &ip_key),
-    ])?;
+    let attempt = LoginAttempt::of(req)?;
+    attempt.check(ctx, &attempt.account_key)?;
     let found = {
         let mut conn = ctx.db.conn()?;
-        match email {
-            Some(e) => users::by_email(&mut *conn, e)?,
-            None => users::by_name(&mut *conn, nickname.unwrap_or_default())?,
+        match (attempt.email, attempt.nickname) {
+            (Some(e), _) => users::by_email(&mut *conn, e)?,
+            (None, n) => users::by_name(&mut *conn, n.unwrap_or_default())?,
         }
     };
     // Counted per account too, so that switching between its email and its
     // nickname does not double the guesses.
     let user_key = match found.as_slice() {
         [one] => format!("user:{}", one.user.id),
-        _ => account_key.clone(),
+        _ => attempt.account_key.clone(),
     };
-    check_limits(&[(&ctx.account_failures, &user_key)])?;
-    match check_password(ctx, found, password) {
+    attempt.check(ctx, &user_key)?;
+    let mut keys = vec![attempt.account_key.as_str()];
+    if user_key != attempt.account_key {
+        keys.push(&user_key);
+    }
+    match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
-            ctx.account_failures.forget(&account_key);
-            ctx.account_failures.forget(&user_key);
-            upgrade_hash(ctx, &creds, password);
+            for key in keys {
+                ctx.login_pair_failures.forget(&attempt.pair(key));
+            }
+            upgrade_hash(ctx, &creds, attempt.password);
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
-            ctx.account_failures.fail(&account_key);
-            if user_key != account_key {
-                ctx.account_failures.fail(&user_key);
+            for key in keys {
+                ctx.login_pair_failures.fail(&attempt.pair(key));
+                ctx.account_failures.fail(key);
             }
-            ctx.address_failures.fail(&ip_key);
+            ctx.address_failures.fail(&attempt.address);
             Err(e)
         }
     }
 }
 
-/// 429 with `Retry-After` while any of the keys has used up its failures.
-fn check_limits(keys: &[(&Limiter, &String)]) -> Result<(), ApiError> {
-    for (limiter, key) in keys {
-        if let Err(wait) = limiter.check(key) {
-            return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
-        }
+/// A login's name and password, and where it comes from. Failures count
+/// three ways (OWASP's advice against lockout as denial of service): per
+/// account and address, so that guesses from one place do not lock the
+/// owner out elsewhere; per account, a much higher bound on guessing from
+/// everywhere; and per address over all accounts.
+struct LoginAttempt<'r> {
+    password: &'r str,
+    email: Option<&'r str>,
+    nickname: Option<&'r str>,
+    account_key: String,
+    address: String,
+}
+
+impl<'r> LoginAttempt<'r> {
+    fn of(req: &'r Req) -> Result<Self, ApiError> {
+        let password = req.require("password")?;
+        let email = req.param("email").map(str::trim).filter(|e| !e.is_empty());
+        let nickname = req.param("nickname").filter(|n| !n.is_empty());
+        let account_key = match (email, nickname) {
+            (Some(e), _) => format!("email:{}", e.to_lowercase()),
+            (None, Some(n)) => format!("name:{n}"),
+            (None, None) => return Err(ApiError::missing_parameter()),
+        };
+        Ok(LoginAttempt {
+            password,
+            email,
+            nickname,
+            account_key,
+            address: req.client(),
+        })
     }
-    Ok(())
+
+    /// The key of `account` from this address; an address has no `|`.
+    fn pair(&self, account: &str) -> String {
+        format!("{}|{account}", self.address)
+    }
+
+    /// 429 with `Retry-After` while any limit of `account` is used up.
+    fn check(&self, ctx: &Ctx, account: &str) -> Result<(), ApiError> {
+        let pair = self.pair(account);
+        ctx.login_pair_failures
+            .check(&pair)
+            .and_then(|()| ctx.account_failures.check(account))
+            .and_then(|()| ctx.address_failures.check(&self.address))
+            .map_err(too_many_attempts)
+    }
+}
+
+/// The answer to a used-up limit: 429 with the seconds left to wait.
+pub fn too_many_attempts(wait: u64) -> ApiError {
+    ApiError::new(429, "too_many_attempts").retry_after(wait)
 }
 
 /// Exactly one account must match, and its password. Every path spends one
@@ -227,6 +295,18 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
             .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
     )
+}
+
+/// Before a deletion waits: the session, and which lane checks the
+/// account's proof, bcrypt for a password, or the OpenID provider's keys
+/// (which may have to be fetched) for a Google account.
+pub fn admit_deletion(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
+    let session = authenticate(ctx, req)?;
+    let creds = credentials(ctx, &session)?;
+    match creds.hashed_password.as_deref().filter(|h| !h.is_empty()) {
+        None => Ok(Lane::Outbound),
+        Some(_) => Ok(Lane::Hashing),
+    }
 }
 
 /// DELETE /delete_account: `password` (`id_token` for a Google account).

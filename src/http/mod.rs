@@ -13,6 +13,7 @@ pub mod admin_json {
 }
 pub mod error;
 mod google;
+mod lane;
 mod pages;
 mod params;
 mod reply;
@@ -23,10 +24,10 @@ mod session;
 mod validate;
 
 use crate::ctx::Ctx;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
 use error::ApiError;
+use lane::FairQueue;
 use reply::Reply;
-use request::Req;
+use request::{Method, Req};
 use routes::Lane;
 use std::io::Cursor;
 use std::os::unix::fs::DirBuilderExt;
@@ -71,14 +72,24 @@ pub fn start(ctx: Arc<Ctx>) -> std::io::Result<Backend> {
     let listener = UnixListener::bind(&socket)?;
     let server = tiny_http::Server::from_listener(listener, None).map_err(std::io::Error::other)?;
     let server = Arc::new(server);
-    let (hashing_tx, hashing_rx) = crossbeam_channel::bounded(ctx.config.hash_queue);
+    let per_address = ctx.config.lanes.queue_per_address;
+    let lanes = Arc::new(SlowLanes {
+        hashing: FairQueue::new(ctx.config.hash_queue, per_address),
+        outbound: FairQueue::new(ctx.config.lanes.outbound_queue, per_address),
+    });
     for i in 0..ctx.config.worker_threads {
-        let (server, ctx, tx) = (server.clone(), ctx.clone(), hashing_tx.clone());
-        spawn(format!("http-{i}"), move || worker(&server, &ctx, &tx))?;
+        let (server, ctx, lanes) = (server.clone(), ctx.clone(), lanes.clone());
+        spawn(format!("http-{i}"), move || worker(&server, &ctx, &lanes))?;
     }
     for i in 0..ctx.config.hash_threads {
-        let (ctx, rx) = (ctx.clone(), hashing_rx.clone());
-        spawn(format!("hash-{i}"), move || hasher(&ctx, &rx))?;
+        let (ctx, lanes) = (ctx.clone(), lanes.clone());
+        spawn(format!("hash-{i}"), move || hasher(&ctx, &lanes.hashing))?;
+    }
+    for i in 0..ctx.config.lanes.outbound_threads {
+        let (ctx, lanes) = (ctx.clone(), lanes.clone());
+        spawn(format!("out-{i}"), move || loop {
+            lanes.outbound.serve_one(|job| run(&ctx, job));
+        })?;
     }
     Ok(Backend { socket, dir })
 }
@@ -114,9 +125,33 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()>
     std::thread::Builder::new().name(name).spawn(f).map(drop)
 }
 
-fn worker(server: &tiny_http::Server, ctx: &Ctx, hashing: &Sender<tiny_http::Request>) {
+/// A request whose body has been read, on its way to a handler.
+struct Job {
+    rq: tiny_http::Request,
+    req: Req,
+    started: Instant,
+}
+
+/// The queues of the lanes that do not run on the fast workers.
+struct SlowLanes {
+    hashing: FairQueue<Job>,
+    outbound: FairQueue<Job>,
+}
+
+impl SlowLanes {
+    /// The queue of `lane`; `None` for the fast lane, which has none.
+    fn queue(&self, lane: Lane) -> Option<&FairQueue<Job>> {
+        match lane {
+            Lane::Fast => None,
+            Lane::Hashing => Some(&self.hashing),
+            Lane::Outbound => Some(&self.outbound),
+        }
+    }
+}
+
+fn worker(server: &tiny_http::Server, ctx: &Ctx, lanes: &SlowLanes) {
     loop {
-        let rq = match server.recv() {
+        let mut rq = match server.recv() {
             Ok(rq) => rq,
             Err(e) => {
                 log::error!("receive failed: {e}");
@@ -124,67 +159,102 @@ fn worker(server: &tiny_http::Server, ctx: &Ctx, hashing: &Sender<tiny_http::Req
                 continue;
             }
         };
-        let method = request::Method::from(rq.method());
-        let path = rq.url().split('?').next().unwrap_or("");
-        if routes::lane(method, path) == Lane::Hashing {
-            match hashing.try_send(rq) {
-                Ok(()) => continue,
-                Err(TrySendError::Full(rq) | TrySendError::Disconnected(rq)) => {
-                    let busy = ApiError::new(503, "server_busy").retry_after(1);
-                    respond(rq, busy.into(), Instant::now(), "-".into());
-                    continue;
-                }
-            }
+        let started = Instant::now();
+        // The bridge has received the whole body, so this never waits on
+        // the network.
+        match Req::from_tiny(&mut rq, ctx.config.max_body_bytes) {
+            Ok(req) => dispatch(ctx, lanes, Job { rq, req, started }),
+            Err(e) => respond(rq, e.into(), started, "-".into()),
         }
-        handle(ctx, rq);
     }
+}
+
+/// Runs cheap checks here, then the handler here or in its lane's queue;
+/// a full queue answers 503 at once, before the checks when it can (a
+/// flood then costs not even those).
+fn dispatch(ctx: &Ctx, lanes: &SlowLanes, job: Job) {
+    let client = job.req.client();
+    let lane = routes::lane(job.req.method, &job.req.path);
+    if lanes.queue(lane).is_some_and(|q| !q.has_room(&client)) {
+        return finish(job, busy());
+    }
+    let lane = match guarded(&job.req, || routes::admit(ctx, &job.req, lane)) {
+        Ok(lane) => lane,
+        Err(reply) => return finish(job, reply),
+    };
+    let Some(queue) = lanes.queue(lane) else {
+        return run(ctx, job);
+    };
+    if let Err((_, job)) = queue.push(&client, job) {
+        finish(job, busy());
+    }
+}
+
+fn busy() -> Reply {
+    ApiError::new(503, "server_busy").retry_after(1).into()
 }
 
 /// How much lower than the rest the hashing threads run (a nice value).
 const HASHING_NICENESS: i32 = 5;
 
-fn hasher(ctx: &Ctx, queue: &Receiver<tiny_http::Request>) {
+fn hasher(ctx: &Ctx, queue: &FairQueue<Job>) {
     // On Linux the nice value is per thread: this lowers only this one, so
     // that while the CPU is short, logins wait rather than everything else.
     if let Err(e) = rustix::process::setpriority_process(None, HASHING_NICENESS) {
         log::debug!("cannot lower the hashing thread's priority: {e}");
     }
-    for rq in queue {
-        handle(ctx, rq);
+    loop {
+        queue.serve_one(|job| run(ctx, job));
     }
 }
 
-/// Parses, routes and answers one request. A panicking handler answers 500
-/// and leaves this worker, and everything else, running.
-fn handle(ctx: &Ctx, mut rq: tiny_http::Request) {
-    let started = Instant::now();
-    let (reply, client) = match Req::from_tiny(&mut rq, ctx.config.max_body_bytes) {
-        Ok(req) => {
-            let reply = catch_unwind(AssertUnwindSafe(|| routes::route(ctx, &req)));
-            let reply = match reply {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => e.into(),
-                Err(_) => {
-                    log::error!("handler for {} panicked", req.path);
-                    ApiError::internal().into()
-                }
-            };
-            (reply, req.client())
-        }
-        Err(e) => (e.into(), "-".into()),
-    };
-    respond(rq, reply, started, client);
+/// Routes and answers one request.
+fn run(ctx: &Ctx, job: Job) {
+    let reply = guarded(&job.req, || routes::route(ctx, &job.req)).unwrap_or_else(|r| r);
+    finish(job, reply);
 }
 
+/// Runs handler code; an error becomes its answer, and a panic answers 500
+/// and leaves this thread, and everything else, running.
+fn guarded<T>(req: &Req, f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, Reply> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => {
+            log::error!("handler for {} panicked", routes::loggable(&req.path));
+            Err(ApiError::internal().into())
+        }
+    }
+}
+
+fn finish(job: Job, reply: Reply) {
+    let client = job.req.client();
+    respond(job.rq, reply, job.started, client);
+}
+
+/// Answers and writes the access line, which shows only what the route
+/// table knows of the method and path (see `routes::loggable`).
 fn respond(rq: tiny_http::Request, reply: Reply, started: Instant, client: String) {
-    let method = rq.method().to_string();
-    let path = rq.url().split('?').next().unwrap_or("").to_owned();
+    let method = method_word(Method::from(rq.method()));
+    let path = routes::loggable(rq.url().split('?').next().unwrap_or(""));
     let status = reply.status;
     if let Err(e) = rq.respond(to_response(reply)) {
         log::debug!("answer not delivered: {e}");
     }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     log::info!("{method} {path} {status} {ms:.1}ms {client}");
+}
+
+/// A method for the log: a client may send any word as one.
+fn method_word(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Other => "OTHER",
+    }
 }
 
 fn to_response(reply: Reply) -> tiny_http::Response<Cursor<std::borrow::Cow<'static, [u8]>>> {

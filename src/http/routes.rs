@@ -10,12 +10,27 @@ type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
 
 /// Which pool runs a request. Handlers that compute bcrypt hashes run in a
 /// small pool of their own, so a burst of logins cannot take every worker
-/// (or every core) from the rest.
+/// (or every core) from the rest; handlers that may wait on another server
+/// (the OpenID provider) run in another, so no fast worker ever waits on the
+/// network.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lane {
     Fast,
     Hashing,
+    Outbound,
 }
+
+/// Cheap checks that run on the fast lane before a request takes a place in
+/// a slow lane, so that refused attempts (limits, missing fields) cost no
+/// bcrypt and no queue place; they may also move the request to another
+/// slow lane. The table's lane is the one they usually choose.
+type Admit = fn(&Ctx, &Req) -> Result<Lane, ApiError>;
+
+const ADMISSIONS: &[(Method, &str, Admit)] = &[
+    (Method::Post, "/register", accounts::admit_register),
+    (Method::Post, "/login", accounts::admit_login),
+    (Method::Delete, "/delete_account", accounts::admit_deletion),
+];
 
 const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Get, "/", Lane::Fast, pages::root),
@@ -57,7 +72,12 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         Lane::Hashing,
         reset::reset_password,
     ),
-    (Method::Post, "/google_signin", Lane::Fast, google::signin),
+    (
+        Method::Post,
+        "/google_signin",
+        Lane::Outbound,
+        google::signin,
+    ),
     (Method::Get, "/auth/config", Lane::Fast, google::auth_config),
     (Method::Get, "/roles", Lane::Fast, admin::get_role),
     (Method::Post, "/roles", Lane::Fast, admin::set_role),
@@ -71,6 +91,9 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
 ];
 
 const ASSET_PREFIXES: [&str; 4] = ["/css/", "/img/", "/html/", "/javascripts/"];
+
+/// Served by the listener; a plain request for it gets a 400.
+const WEBSOCKET: &str = "/websocket";
 
 fn find(method: Method, path: &str) -> Option<(Lane, Handler)> {
     let method = if method == Method::Head {
@@ -87,15 +110,28 @@ fn find(method: Method, path: &str) -> Option<(Lane, Handler)> {
         .map(|&(_, _, lane, handler)| (lane, handler))
 }
 
+/// The lane a request is routed to, before its admission checks.
 pub fn lane(method: Method, path: &str) -> Lane {
     find(method, path).map_or(Lane::Fast, |(lane, _)| lane)
+}
+
+/// The lane that runs `req` after its admission checks, or the answer that
+/// refuses it at once.
+pub fn admit(ctx: &Ctx, req: &Req, lane: Lane) -> Result<Lane, ApiError> {
+    match ADMISSIONS
+        .iter()
+        .find(|(m, p, _)| *m == req.method && *p == req.path)
+    {
+        Some((_, _, admit)) => admit(ctx, req),
+        None => Ok(lane),
+    }
 }
 
 pub fn route(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     if let Some((_, handler)) = find(req.method, &req.path) {
         return handler(ctx, req);
     }
-    if req.path == "/websocket" {
+    if req.path == WEBSOCKET {
         // The listener serves WebSocket upgrades; a plain request ends here.
         return Err(ApiError::bad_request("websocket_upgrade_required"));
     }
@@ -103,6 +139,41 @@ pub fn route(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         return Err(ApiError::new(405, "method_not_allowed"));
     }
     Err(ApiError::new(404, "not_found"))
+}
+
+/// The form of a request path (without its query) that a log line may
+/// show: only what the route table knows. A client can type anything into
+/// a path (`/login&password=...` has no `?` to cut at), so an unknown path
+/// is a fixed word, or its first segment when that segment is a route's.
+pub fn loggable(path: &str) -> String {
+    if path == WEBSOCKET || ROUTES.iter().any(|(_, p, _, _)| *p == path) {
+        return path.to_owned();
+    }
+    if let Some(prefix) = ASSET_PREFIXES.iter().find(|p| path.starts_with(**p)) {
+        return match crate::web::asset(&path[1..]) {
+            Some(_) => path.to_owned(),
+            None => format!("{prefix}{UNKNOWN}"),
+        };
+    }
+    let first = path.strip_prefix('/').and_then(|rest| rest.split_once('/'));
+    match first {
+        Some((segment, _)) if is_route_segment(segment) => format!("/{segment}/…"),
+        _ => UNROUTED.to_owned(),
+    }
+}
+
+/// Logged instead of an asset name that is not in the table.
+const UNKNOWN: &str = "(unknown)";
+/// Logged instead of a path that no route knows.
+const UNROUTED: &str = "(unrouted)";
+
+/// Whether `segment` is the first segment of a route's path.
+fn is_route_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && ROUTES.iter().any(|(_, p, _, _)| {
+            let rest = p.strip_prefix('/').unwrap_or(p);
+            rest.split('/').next() == Some(segment)
+        })
 }
 
 #[cfg(test)]
@@ -119,5 +190,29 @@ mod tests {
             "looked up by name, not on disk"
         );
         assert!(find(Method::Get, "/nowhere").is_none());
+        assert_eq!(lane(Method::Post, "/google_signin"), Lane::Outbound);
+    }
+
+    #[test]
+    fn only_known_parts_of_a_path_are_logged() {
+        for known in ["/login", "/password/change", "/websocket", "/css/style.css"] {
+            assert_eq!(loggable(known), known);
+        }
+        let cases = [
+            ("/login&password=secret", "(unrouted)"),
+            ("/login;password=secret", "(unrouted)"),
+            ("/%70assword=secret", "(unrouted)"),
+            ("/login/secret", "/login/…"),
+            ("//secret", "(unrouted)"),
+            ("/password/secret", "/password/…"),
+            ("/css/secret.css", "/css/(unknown)"),
+            ("/css/../secret", "/css/(unknown)"),
+            ("", "(unrouted)"),
+            ("secret", "(unrouted)"),
+            ("/caf\u{e9}/secret", "(unrouted)"),
+        ];
+        for (path, logged) in cases {
+            assert_eq!(loggable(path), logged, "{path}");
+        }
     }
 }

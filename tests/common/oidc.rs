@@ -15,6 +15,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const ISSUER: &str = "https://accounts.google.com";
 pub const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
@@ -169,11 +170,13 @@ pub fn jwks(keys: &[&Key]) -> Value {
 }
 
 /// Serves a JWKS at `http://127.0.0.1:PORT/jwks`, one request per
-/// connection, with a settable body and `Cache-Control`.
+/// connection, with a settable body, `Cache-Control` and delay (a slow
+/// provider).
 pub struct JwksServer {
     pub port: u16,
     body: Arc<Mutex<String>>,
     cache_control: Arc<Mutex<String>>,
+    delay: Arc<Mutex<Duration>>,
     fetches: Arc<AtomicUsize>,
 }
 
@@ -185,11 +188,13 @@ impl JwksServer {
             port,
             body: Arc::new(Mutex::new(doc.to_string())),
             cache_control: Arc::new(Mutex::new("public, max-age=3600".into())),
+            delay: Arc::new(Mutex::new(Duration::ZERO)),
             fetches: Arc::new(AtomicUsize::new(0)),
         };
-        let (body, cache, fetches) = (
+        let (body, cache, delay, fetches) = (
             server.body.clone(),
             server.cache_control.clone(),
+            server.delay.clone(),
             server.fetches.clone(),
         );
         std::thread::spawn(move || {
@@ -200,6 +205,9 @@ impl JwksServer {
                     head.push(byte[0]);
                 }
                 fetches.fetch_add(1, Ordering::SeqCst);
+                // Each connection on a thread of its own, so that a slow
+                // answer does not hide how many fetches were made.
+                let delay = *delay.lock().unwrap_or_else(|e| e.into_inner());
                 let body = body.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let cache = cache.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let reply = format!(
@@ -207,7 +215,10 @@ impl JwksServer {
                      Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
-                let _ = stream.write_all(reply.as_bytes());
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let _ = stream.write_all(reply.as_bytes());
+                });
             }
         });
         server
@@ -223,6 +234,11 @@ impl JwksServer {
 
     pub fn set_cache_control(&self, value: &str) {
         *self.cache_control.lock().unwrap_or_else(|e| e.into_inner()) = value.into();
+    }
+
+    /// Answers every later fetch only after `delay`.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap_or_else(|e| e.into_inner()) = delay;
     }
 
     /// How many times the key set was fetched.
