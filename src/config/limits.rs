@@ -35,7 +35,7 @@ pub struct AttemptLimits {
 
 pub fn lanes(f: &mut Fields) -> Result<LaneConfig, ConfigError> {
     Ok(LaneConfig {
-        queue_per_address: f.int("hash_queue_per_address", 4, 1, 100_000)? as usize,
+        queue_per_address: f.int("hash_queue_per_address", 16, 1, 100_000)? as usize,
         outbound_threads: f.int("outbound_threads", 2, 1, 64)? as usize,
         outbound_queue: f.int("outbound_queue", 16, 1, 100_000)? as usize,
     })
