@@ -79,6 +79,7 @@ impl From<crate::auth::AuthError> for StartError {
 /// Runs the platform until the process is stopped.
 pub fn run(args: ServeArgs) -> Result<(), StartError> {
     let config = Config::load(&args.config)?;
+    check_dev_bind(&args, &config)?;
     if args.dev {
         for _ in 0..3 {
             log::warn!("DEVELOPER MODE: every request without a session acts as an ADMINISTRATOR. Never use --dev in production.");
@@ -188,6 +189,22 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
     )?;
     log::info!("admin: created account '{}'", admin.username);
     Ok(())
+}
+
+/// `--dev` makes every request without a session an administrator's, so
+/// only this machine may reach it: `bind` must be a loopback address.
+fn check_dev_bind(args: &ServeArgs, config: &Config) -> Result<(), ConfigError> {
+    if !args.dev || config.bind.to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(ConfigError {
+        path: config.path.clone(),
+        key: Some("bind".into()),
+        problem: format!(
+            "--dev needs a loopback address (127.0.0.1 or ::1), got {}",
+            config.bind
+        ),
+    })
 }
 
 /// Each connection costs a few descriptors (socket, bridge, eventfd); the
