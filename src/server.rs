@@ -96,6 +96,10 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     );
     db.wait_until_ready(DB_STARTUP_WAIT)?;
     schema::migrate(&mut db.conn()?)?;
+    let filled = users::fill_name_keys(&mut *db.conn()?)?;
+    if filled > 0 {
+        log::info!("accounts: computed the name keys of {filled} accounts");
+    }
     let passwords = Passwords::new(config.bcrypt_cost)?;
     if args.create_admin {
         create_admin(&config, &db, &passwords)?;
@@ -172,22 +176,40 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
         ))
     })?;
     let mut conn = db.conn()?;
-    let taken = !users::by_name(&mut *conn, &admin.username)?.is_empty()
+    let exists = !users::by_name(&mut *conn, &admin.username)?.is_empty()
         || !users::by_email(&mut *conn, &admin.email)?.is_empty();
-    if taken {
+    if exists {
         log::info!("admin: account '{}' exists already", admin.username);
         return Ok(());
     }
     let hash = passwords.hash(&admin.password)?;
-    users::insert(
-        &mut *conn,
-        &admin.email,
-        &admin.username,
-        Some(&hash),
-        "admin",
-        false,
-    )?;
-    log::info!("admin: created account '{}'", admin.username);
+    let new = users::NewUser {
+        email: &admin.email,
+        name: &admin.username,
+        hashed_password: Some(&hash),
+        role: "admin",
+        google_user: false,
+    };
+    match users::create(&mut *conn, &new) {
+        Ok(_) => log::info!("admin: created account '{}'", admin.username),
+        // Another start-up made it meanwhile.
+        Err(users::CreateError::EmailTaken) => {
+            log::info!("admin: account '{}' exists already", admin.username)
+        }
+        Err(users::CreateError::NameTaken)
+            if !users::by_name(&mut *conn, &admin.username)?.is_empty() =>
+        {
+            log::info!("admin: account '{}' exists already", admin.username)
+        }
+        Err(users::CreateError::NameTaken) => {
+            return Err(StartError::Admin(format!(
+                "config {}: key 'platform_admin_username': '{}' looks like the name of an existing account",
+                config.path.display(),
+                admin.username
+            )))
+        }
+        Err(users::CreateError::Db(e)) => return Err(e.into()),
+    }
     Ok(())
 }
 

@@ -9,8 +9,7 @@ use super::validate;
 use crate::auth::limiter::Limiter;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
-use crate::db::users::{self, Credentials, User};
-use crate::db::DbError;
+use crate::db::users::{self, CreateError, Credentials, NewUser, User};
 use crate::hub::Event;
 use serde_json::json;
 
@@ -22,35 +21,38 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     validate::email(email)?;
     validate::nickname(nickname)?;
     validate::new_password(password)?;
+    // Checked here too, so that a taken name costs no hashing; `create`
+    // checks again with the insert.
     {
         let mut conn = ctx.db.conn()?;
         if !users::by_email(&mut *conn, email)?.is_empty() {
             return Err(ApiError::conflict("email_already_exists"));
         }
-        if !users::by_name(&mut *conn, nickname)?.is_empty() {
+        if users::name_taken(&mut *conn, nickname)? {
             return Err(ApiError::conflict("username_already_exists"));
         }
     }
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let user = users::insert(
-        &mut *ctx.db.conn()?,
+    let new = NewUser {
         email,
-        nickname,
-        Some(&hash),
-        "guest",
-        false,
-    )
-    .map_err(|e| match e {
-        // Lost a race with a concurrent registration.
-        DbError::Duplicate(c) if c.contains("name") => {
-            ApiError::conflict("username_already_exists")
-        }
-        DbError::Duplicate(_) => ApiError::conflict("email_already_exists"),
-        other => other.into(),
-    })?;
+        name: nickname,
+        hashed_password: Some(&hash),
+        role: "guest",
+        google_user: false,
+    };
+    let user = users::create(&mut *ctx.db.conn()?, &new).map_err(taken)?;
     log::info!("registered user {}", user.id);
     signed_in(ctx, req, &user)
+}
+
+/// The answer to an account that cannot be created.
+pub fn taken(e: CreateError) -> ApiError {
+    match e {
+        CreateError::EmailTaken => ApiError::conflict("email_already_exists"),
+        CreateError::NameTaken => ApiError::conflict("username_already_exists"),
+        CreateError::Db(e) => e.into(),
+    }
 }
 
 /// POST /login: (`email` or `nickname`), `password`.
