@@ -50,7 +50,7 @@ fn look_alikes_of_a_taken_nickname_are_409() {
     .into_iter()
     .enumerate()
     {
-        let r = register(&c, &format!("look{i}@example.org"), &name);
+        let r = register(&c, &format!("look{i}@example.org"), name);
         assert_eq!(r.status, 409, "{name:?}: {}", r.body);
         r.assert_error(409, "username_already_exists");
     }
