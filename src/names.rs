@@ -29,16 +29,29 @@ pub struct NameKeys {
 }
 
 /// The keys of `name`; every string has them (no input is refused here).
+/// Each starts with [`rules`], so that keys of other rules never meet.
 pub fn keys(name: &str) -> NameKeys {
+    let rules = rules();
     let nfkc: String = name.nfkc().collect();
     let folded: String = unicase::UniCase::unicode(nfkc.as_str())
         .to_folded_case()
         .nfkc()
         .collect();
+    let skeleton: String = unicode_security::skeleton(name).collect();
     NameKeys {
-        folded: one_space(unicode_security::skeleton(&folded)),
-        skeleton: unicode_security::skeleton(name).collect(),
+        folded: format!("{rules}{}", one_space(unicode_security::skeleton(&folded))),
+        skeleton: format!("{rules}{skeleton}"),
     }
+}
+
+/// What made a key: the steps above (their version, `1`) and the Unicode
+/// data of the crates. A new Unicode version moves characters between
+/// confusable sets, so start-up recomputes the keys that another version
+/// made (`db::users::fill_name_keys`).
+pub fn rules() -> String {
+    let (a, b, c) = unicode_security::UNICODE_VERSION;
+    let (d, e, f) = unicode_normalization::UNICODE_VERSION;
+    format!("1/{a}.{b}.{c}/{d}.{e}.{f}:")
 }
 
 /// Runs of white space as one space, none at either end: `bob  smith`
@@ -51,6 +64,14 @@ fn one_space(chars: impl Iterator<Item = char>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_name_their_rules() {
+        let keys = keys("Bob");
+        assert!(keys.folded.starts_with(&rules()), "{keys:?}");
+        assert_eq!(keys.folded.strip_prefix(&rules()), Some("bob"));
+        assert_eq!(keys.skeleton.strip_prefix(&rules()), Some("Bob"));
+    }
 
     fn collide(a: &str, b: &str) -> bool {
         let (a, b) = (keys(a), keys(b));

@@ -198,10 +198,27 @@ fn look_alikes_made_by_the_original_keep_logging_in_by_exact_name() {
     register(&c, "new@example.org", "ADMIN").assert_error(409, "username_already_exists");
     register(&c, "new@example.org", "BOB").assert_error(409, "username_already_exists");
     register(&c, "ADMIN@example.org", "newbie").assert_error(409, "email_already_exists");
+    // Keys made by other rules (an older Unicode) are made again.
+    db.client()
+        .execute(
+            "UPDATE users SET name_key = 'old rules:x' WHERE name = 'bob'",
+            &[],
+        )
+        .unwrap();
     server.restart();
+    let stale: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM users WHERE name_key LIKE 'old rules:%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stale, 0);
     let c = server.client();
     c.login("Admin", PASSWORD);
     c.login("admin", PASSWORD);
+    register(&c, "new@example.org", "Bob").assert_error(409, "username_already_exists");
 }
 
 #[test]

@@ -193,15 +193,19 @@ fn lock(tx: &mut Transaction, keys: &[&String]) -> Result<(), DbError> {
 /// Rows read per round by [`fill_name_keys`].
 const FILL_BATCH: i64 = 500;
 
-/// Computes the name keys of rows that lack them: rows written by the
-/// original platform, which knows nothing of them. Returns how many.
+/// Computes the name keys of rows that lack them (rows written by the
+/// original platform, which knows nothing of them) or whose keys other
+/// rules made (`names::rules`). Returns how many.
 pub fn fill_name_keys(c: &mut impl GenericClient) -> Result<u64, DbError> {
+    let rules = names::rules();
     let mut filled = 0;
     loop {
         let rows = c.query(
-            "SELECT id, name FROM users WHERE name_key IS NULL OR name_skeleton IS NULL
+            "SELECT id, name FROM users
+             WHERE name_key IS NULL OR name_skeleton IS NULL
+                OR left(name_key, length($2)) <> $2 OR left(name_skeleton, length($2)) <> $2
              ORDER BY id LIMIT $1",
-            &[&FILL_BATCH],
+            &[&FILL_BATCH, &rules],
         )?;
         if rows.is_empty() {
             return Ok(filled);
