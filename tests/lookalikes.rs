@@ -9,6 +9,7 @@ mod common;
 use common::{Client, Server, Setup, TestDb, ADMIN_NAME, ADMIN_PASSWORD};
 use serde_json::json;
 use std::time::Duration;
+use unicode_normalization::UnicodeNormalization;
 
 const PASSWORD: &str = "user password 1";
 
@@ -103,6 +104,40 @@ fn nicknames_with_invisible_characters_are_400() {
     {
         register(&c, &format!("fine{i}@example.org"), name).ok_json();
     }
+}
+
+#[test]
+fn names_whose_keys_grow_long_are_still_compared() {
+    let db = TestDb::new();
+    let server = Server::start(&db, json!({}), &[]);
+    let c = server.client();
+    // Characters whose NFKC form has 16 bytes or more (U+FDFA: 33), 200 of
+    // them in a scrambled order: keys of kilobytes, more than a B-tree
+    // index entry holds uncompressed (2704 bytes).
+    let expanding: Vec<char> = ('\u{2000}'..='\u{ffff}')
+        .filter(|c| c.nfkc().map(char::len_utf8).sum::<usize>() >= 16)
+        .collect();
+    let mut seed = 12345u32;
+    let long: String = (0..200)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            expanding[(seed >> 16) as usize % expanding.len()]
+        })
+        .collect();
+    register(&c, "long@example.org", &long).ok_json();
+    let longest: i32 = db
+        .client()
+        .query_one("SELECT max(octet_length(name_key)) FROM users", &[])
+        .unwrap()
+        .get(0);
+    assert!(longest > 2704, "a key of {longest} bytes");
+    register(&c, "long2@example.org", &long).assert_error(409, "username_already_exists");
+    let short = "\u{fdfa}";
+    register(&c, "short@example.org", short).ok_json();
+    // Its NFKC form, typed out, is the same name.
+    let expanded: String = "\u{fdfa}".nfkc().collect();
+    assert!(expanded.chars().count() > 10, "{expanded}");
+    register(&c, "short2@example.org", &expanded).assert_error(409, "username_already_exists");
 }
 
 #[test]
