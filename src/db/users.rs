@@ -173,7 +173,8 @@ pub fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateE
 }
 
 /// Takes the transaction's advisory locks on `keys`, in one order for
-/// every transaction (ascending hash), so that two never wait on each other.
+/// every transaction (ascending hash), so that no two wait on each other
+/// in a cycle.
 fn lock(tx: &mut Transaction, keys: &[&String]) -> Result<(), DbError> {
     let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
     let row = tx.query_one(

@@ -47,7 +47,7 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 }
 
 /// The answer to an account that cannot be created.
-pub fn taken(e: CreateError) -> ApiError {
+fn taken(e: CreateError) -> ApiError {
     match e {
         CreateError::EmailTaken => ApiError::conflict("email_already_exists"),
         CreateError::NameTaken => ApiError::conflict("username_already_exists"),
