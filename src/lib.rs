@@ -19,6 +19,7 @@ pub mod listener;
 pub mod logger;
 pub mod mail;
 pub mod module_client;
+pub mod names;
 pub mod server;
 pub mod sync;
 pub mod web;

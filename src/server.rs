@@ -79,6 +79,7 @@ impl From<crate::auth::AuthError> for StartError {
 /// Runs the platform until the process is stopped.
 pub fn run(args: ServeArgs) -> Result<(), StartError> {
     let config = Config::load(&args.config)?;
+    check_dev_bind(&args, &config)?;
     if args.dev {
         for _ in 0..3 {
             log::warn!("DEVELOPER MODE: every request without a session acts as an ADMINISTRATOR. Never use --dev in production.");
@@ -95,6 +96,10 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     );
     db.wait_until_ready(DB_STARTUP_WAIT)?;
     schema::migrate(&mut db.conn()?)?;
+    let filled = users::fill_name_keys(&mut *db.conn()?)?;
+    if filled > 0 {
+        log::info!("accounts: computed the name keys of {filled} accounts");
+    }
     let passwords = Passwords::new(config.bcrypt_cost)?;
     if args.create_admin {
         create_admin(&config, &db, &passwords)?;
@@ -182,22 +187,66 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
         ))
     })?;
     let mut conn = db.conn()?;
-    let taken = !users::by_name(&mut *conn, &admin.username)?.is_empty()
+    let exists = !users::by_name(&mut *conn, &admin.username)?.is_empty()
         || !users::by_email(&mut *conn, &admin.email)?.is_empty();
-    if taken {
+    if exists {
         log::info!("admin: account '{}' exists already", admin.username);
         return Ok(());
     }
     let hash = passwords.hash(&admin.password)?;
-    users::insert(
-        &mut *conn,
-        &admin.email,
-        &admin.username,
-        Some(&hash),
-        "admin",
-        false,
-    )?;
-    log::info!("admin: created account '{}'", admin.username);
+    let new = users::NewUser {
+        email: &admin.email,
+        name: &admin.username,
+        hashed_password: Some(&hash),
+        role: "admin",
+        google_user: false,
+    };
+    match users::create(&mut *conn, &new) {
+        Ok(_) => log::info!("admin: created account '{}'", admin.username),
+        // Another start-up made it meanwhile.
+        Err(users::CreateError::EmailTaken) => {
+            log::info!("admin: account '{}' exists already", admin.username)
+        }
+        Err(users::CreateError::NameTaken)
+            if !users::by_name(&mut *conn, &admin.username)?.is_empty() =>
+        {
+            log::info!("admin: account '{}' exists already", admin.username)
+        }
+        Err(users::CreateError::NameTaken) => {
+            return Err(StartError::Admin(format!(
+                "config {}: key 'platform_admin_username': '{}' looks like the name of an existing account",
+                config.path.display(),
+                admin.username
+            )))
+        }
+        Err(users::CreateError::Db(e)) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `--dev` makes every request without a session an administrator's, so
+/// only this machine may reach it: `bind` must be a loopback address, and
+/// no proxy may carry other machines' requests in.
+fn check_dev_bind(args: &ServeArgs, config: &Config) -> Result<(), ConfigError> {
+    let error = |key: &str, problem: String| ConfigError {
+        path: config.path.clone(),
+        key: Some(key.into()),
+        problem,
+    };
+    if !args.dev {
+        return Ok(());
+    }
+    if !config.bind.to_canonical().is_loopback() {
+        let problem = format!(
+            "--dev needs a loopback address (127.0.0.1 or ::1), got {}",
+            config.bind
+        );
+        return Err(error("bind", problem));
+    }
+    if !config.trusted_proxies.is_empty() {
+        let problem = "--dev must not be reached through a proxy: leave it empty".into();
+        return Err(error("trusted_proxies", problem));
+    }
     Ok(())
 }
 

@@ -83,6 +83,21 @@ fn a_taken_name_is_made_unique() {
 }
 
 #[test]
+fn a_look_alike_name_is_made_unique_and_visible() {
+    let key = Key::ec("ec-1");
+    let provider = JwksServer::start(&jwks(&[&key]));
+    let (_db, server) = start(oidc_for(&provider));
+    let c = server.client();
+    c.register("gina", PASSWORD);
+    let access = signed_in(&c, &key.sign(&claims("gina.g@example.org", "Gina")));
+    assert_eq!(me(&c, &access)["name"], "Gina 2");
+    // Invisible characters are dropped, and the rest still reads as gina.
+    let hidden = "G\u{200b}INA\u{202e}";
+    let access = signed_in(&c, &key.sign(&claims("gina.h@example.org", hidden)));
+    assert_eq!(me(&c, &access)["name"], "GINA 3");
+}
+
+#[test]
 fn the_email_of_a_password_account_is_email_duplication() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "password_resets",
         include_str!("../../sql/004_password_resets.sql"),
     ),
+    (5, "name_keys", include_str!("../../sql/005_name_keys.sql")),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

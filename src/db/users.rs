@@ -1,7 +1,9 @@
 //! SQL on the `users` table.
 
 use super::DbError;
-use postgres::{GenericClient, Row};
+use crate::names;
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row, Transaction};
 
 /// An account as the rest of the platform sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +62,16 @@ pub fn by_name(c: &mut impl GenericClient, name: &str) -> Result<Vec<Credentials
     many(c.query(&sql, &[&name])?)
 }
 
+/// Whether an account has this nickname or a look-alike of it.
+pub fn name_taken(c: &mut impl GenericClient, name: &str) -> Result<bool, DbError> {
+    let keys = names::keys(name);
+    let row = c.query_opt(
+        "SELECT 1 FROM users WHERE name = $1 OR name_key = $2 OR name_skeleton = $3 LIMIT 1",
+        &[&name, &keys.folded, &keys.skeleton],
+    )?;
+    Ok(row.is_some())
+}
+
 pub fn by_id(c: &mut impl GenericClient, id: i32) -> Result<Option<Credentials>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     c.query_opt(&sql, &[&id])?
@@ -76,24 +88,141 @@ pub fn list(c: &mut impl GenericClient) -> Result<Vec<User>, DbError> {
         .collect())
 }
 
-/// Inserts an account; a taken email or nickname is `DbError::Duplicate`.
-pub fn insert(
-    c: &mut impl GenericClient,
-    email: &str,
-    name: &str,
-    hashed_password: Option<&str>,
-    role: &str,
-    google_user: bool,
-) -> Result<User, DbError> {
-    let sql = format!(
-        "INSERT INTO users (email, name, hashed_password, role, google_user)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    );
-    let row = c.query_one(
-        &sql,
-        &[&email, &name, &hashed_password, &role, &google_user],
+/// An account to create.
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub hashed_password: Option<&'a str>,
+    pub role: &'a str,
+    pub google_user: bool,
+}
+
+/// Why an account was not created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// An account has this email, ignoring case.
+    EmailTaken,
+    /// An account has this nickname or a look-alike of it (`crate::names`).
+    NameTaken,
+    Db(DbError),
+}
+
+impl From<DbError> for CreateError {
+    fn from(e: DbError) -> Self {
+        CreateError::Db(e)
+    }
+}
+
+impl From<postgres::Error> for CreateError {
+    fn from(e: postgres::Error) -> Self {
+        CreateError::Db(e.into())
+    }
+}
+
+/// Class of the advisory locks taken on names and emails (the two-key
+/// form, which does not overlap the migrations' one-key lock).
+const NAME_LOCK_CLASS: i32 = 0x55E;
+
+/// Creates an account unless its email (ignoring case) or a look-alike of
+/// its nickname is taken. Neither is a unique index (a database made by the
+/// original may hold duplicates), so the check and the insert run in one
+/// transaction holding advisory locks on the email and on both name keys:
+/// two concurrent look-alikes meet at a lock, and the second sees the first.
+pub fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateError> {
+    let keys = names::keys(new.name);
+    let email = new.email.to_lowercase();
+    let mut tx = c.transaction()?;
+    lock(
+        &mut tx,
+        &[&format!("email:{email}"), &keys.folded, &keys.skeleton],
     )?;
-    Ok(credentials(&row)?.user)
+    let email_taken = tx.query_opt(
+        "SELECT 1 FROM users WHERE lower(email) = lower($1) LIMIT 1",
+        &[&new.email],
+    )?;
+    if email_taken.is_some() {
+        return Err(CreateError::EmailTaken);
+    }
+    if name_taken(&mut tx, new.name)? {
+        return Err(CreateError::NameTaken);
+    }
+    let sql = format!(
+        "INSERT INTO users (email, name, hashed_password, role, google_user, name_key, name_skeleton)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    );
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &new.email,
+        &new.name,
+        &new.hashed_password,
+        &new.role,
+        &new.google_user,
+        &keys.folded,
+        &keys.skeleton,
+    ];
+    let row = tx
+        .query_one(&sql, &params)
+        .map_err(|e| match DbError::from(e) {
+            // The unique indexes of `sql/003`, if they exist, agree with us.
+            DbError::Duplicate(c) if c.contains("email") => CreateError::EmailTaken,
+            DbError::Duplicate(_) => CreateError::NameTaken,
+            other => CreateError::Db(other),
+        })?;
+    let user = credentials(&row)?.user;
+    tx.commit()?;
+    Ok(user)
+}
+
+/// Takes the transaction's advisory locks on `keys`, in one order for
+/// every transaction (ascending hash), so that no two wait on each other
+/// in a cycle.
+fn lock(tx: &mut Transaction, keys: &[&String]) -> Result<(), DbError> {
+    let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+    let row = tx.query_one(
+        "SELECT array_agg(DISTINCT hashtext(k) ORDER BY hashtext(k)) FROM unnest($1::text[]) AS k",
+        &[&keys],
+    )?;
+    let hashes: Vec<i32> = row.try_get(0)?;
+    for hash in hashes {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&NAME_LOCK_CLASS, &hash],
+        )?;
+    }
+    Ok(())
+}
+
+/// Rows read per round by [`fill_name_keys`].
+const FILL_BATCH: i64 = 500;
+
+/// Computes the name keys of rows that lack them (rows written by the
+/// original platform, which knows nothing of them) or whose keys other
+/// rules made (`names::rules`). Returns how many.
+pub fn fill_name_keys(c: &mut impl GenericClient) -> Result<u64, DbError> {
+    let rules = names::rules();
+    let mut filled = 0;
+    loop {
+        let rows = c.query(
+            "SELECT id, name FROM users
+             WHERE name_key IS NULL OR name_skeleton IS NULL
+                OR left(name_key, length($2)) <> $2 OR left(name_skeleton, length($2)) <> $2
+             ORDER BY id LIMIT $1",
+            &[&FILL_BATCH, &rules],
+        )?;
+        if rows.is_empty() {
+            return Ok(filled);
+        }
+        let mut tx = c.transaction()?;
+        for row in &rows {
+            let id: i32 = row.try_get("id")?;
+            let name: String = row.try_get("name")?;
+            let keys = names::keys(&name);
+            filled += tx.execute(
+                "UPDATE users SET name_key = $2, name_skeleton = $3 WHERE id = $1",
+                &[&id, &keys.folded, &keys.skeleton],
+            )?;
+        }
+        tx.commit()?;
+    }
 }
 
 pub fn set_password(c: &mut impl GenericClient, id: i32, hash: &str) -> Result<(), DbError> {

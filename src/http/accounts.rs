@@ -9,8 +9,7 @@ use super::session::{self, authenticate};
 use super::validate;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
-use crate::db::users::{self, Credentials, User};
-use crate::db::DbError;
+use crate::db::users::{self, CreateError, Credentials, NewUser, User};
 use crate::hub::Event;
 use serde_json::json;
 
@@ -25,13 +24,15 @@ fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
     Ok((email, nickname, password))
 }
 
-/// 409 when the email or the nickname is taken.
+/// 409 when the email or the nickname (or a look-alike of it) is taken;
+/// checked before hashing so that a taken name costs none, and again by
+/// `users::create` with the insert.
 fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
     let mut conn = ctx.db.conn()?;
     if !users::by_email(&mut *conn, email)?.is_empty() {
         return Err(ApiError::conflict("email_already_exists"));
     }
-    if !users::by_name(&mut *conn, nickname)?.is_empty() {
+    if users::name_taken(&mut *conn, nickname)? {
         return Err(ApiError::conflict("username_already_exists"));
     }
     Ok(())
@@ -56,24 +57,25 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let user = users::insert(
-        &mut *ctx.db.conn()?,
+    let new = NewUser {
         email,
-        nickname,
-        Some(&hash),
-        "guest",
-        false,
-    )
-    .map_err(|e| match e {
-        // Lost a race with a concurrent registration.
-        DbError::Duplicate(c) if c.contains("name") => {
-            ApiError::conflict("username_already_exists")
-        }
-        DbError::Duplicate(_) => ApiError::conflict("email_already_exists"),
-        other => other.into(),
-    })?;
+        name: nickname,
+        hashed_password: Some(&hash),
+        role: "guest",
+        google_user: false,
+    };
+    let user = users::create(&mut *ctx.db.conn()?, &new).map_err(taken)?;
     log::info!("registered user {}", user.id);
     signed_in(ctx, req, &user)
+}
+
+/// The answer to an account that cannot be created.
+fn taken(e: CreateError) -> ApiError {
+    match e {
+        CreateError::EmailTaken => ApiError::conflict("email_already_exists"),
+        CreateError::NameTaken => ApiError::conflict("username_already_exists"),
+        CreateError::Db(e) => e.into(),
+    }
 }
 
 /// Before a login waits for hashing: its fields and the failure limits of

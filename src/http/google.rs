@@ -11,7 +11,7 @@ use super::validate;
 use crate::auth::jwks::JwksError;
 use crate::auth::oidc::{Identity, OidcError};
 use crate::ctx::Ctx;
-use crate::db::users::{self, User};
+use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
 use crate::sync::unix_now;
 use serde_json::json;
@@ -130,17 +130,21 @@ fn create(ctx: &Ctx, identity: &Identity) -> Result<User, Create> {
             n if n <= NAME_VARIANTS => format!("{base} {n}"),
             _ => format!("{base} {}", random_suffix()?),
         };
-        if !users::by_name(&mut *conn, &name)?.is_empty() {
-            continue;
-        }
-        match users::insert(&mut *conn, &identity.email, &name, None, "guest", true) {
+        let new = users::NewUser {
+            email: &identity.email,
+            name: &name,
+            hashed_password: None,
+            role: "guest",
+            google_user: true,
+        };
+        match users::create(&mut *conn, &new) {
             Ok(user) => {
                 log::info!("accounts: created Google user {}", user.id);
                 return Ok(user);
             }
-            Err(DbError::Duplicate(c)) if c.contains("name") => continue,
-            Err(DbError::Duplicate(_)) => return Err(Create::EmailTaken),
-            Err(e) => return Err(e.into()),
+            Err(CreateError::NameTaken) => continue,
+            Err(CreateError::EmailTaken) => return Err(Create::EmailTaken),
+            Err(CreateError::Db(e)) => return Err(e.into()),
         }
     }
     Err(Create::Failed(ApiError::conflict(
@@ -154,8 +158,9 @@ fn random_suffix() -> Result<String, Create> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// A nickname that passes `validate::nickname`: no control characters, no
-/// `@`, single spaces, at most 180 characters (room for a suffix).
+/// A nickname that passes `validate::nickname`: no `@` or control
+/// characters (made spaces), no other invisible ones (dropped), single
+/// spaces, at most 180 characters (room for a suffix).
 fn base_name(identity: &Identity) -> String {
     let raw = match &identity.name {
         Some(name) => name.as_str(),
@@ -164,6 +169,7 @@ fn base_name(identity: &Identity) -> String {
     let cleaned: String = raw
         .chars()
         .map(|c| if c == '@' || c.is_control() { ' ' } else { c })
+        .filter(|&c| validate::visible(c))
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();
     let name: String = words.join(" ").chars().take(180).collect();
@@ -220,10 +226,18 @@ mod tests {
         assert_eq!(base_name(&identity(None, "carol.k@x.org")), "carol.k");
         assert_eq!(base_name(&identity(Some("a@b\u{7}c"), "b@x.org")), "a b c");
         assert_eq!(base_name(&identity(Some(" \n "), "b@x.org")), "user");
+        assert_eq!(
+            base_name(&identity(Some("Bo\u{200b}b \u{202e}X"), "b@x.org")),
+            "Bob X"
+        );
+        assert_eq!(base_name(&identity(Some("\u{200b}"), "b@x.org")), "user");
         let long = "x".repeat(500);
         let name = base_name(&identity(Some(&long), "b@x.org"));
         assert_eq!(name.chars().count(), 180);
-        for n in [name, base_name(&identity(Some("a@b\u{7}c"), "b@x.org"))] {
+        for n in [
+            name,
+            base_name(&identity(Some("a@b\u{7}c\u{feff}"), "b@x.org")),
+        ] {
             assert!(validate::nickname(&n).is_ok(), "{n}");
         }
     }

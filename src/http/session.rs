@@ -26,14 +26,20 @@ pub fn token(ctx: &Ctx, req: &Req) -> Option<String> {
 
 /// As [`token`], for a request that changes state without needing a live
 /// session (logout): a cookie must come from our own pages, as in
-/// [`authenticate`].
+/// [`authenticate`], and so must a request without a token in `--dev` mode,
+/// where it stands for the administrator.
 pub fn token_for_change(ctx: &Ctx, req: &Req) -> Result<Option<String>, ApiError> {
     match token_and_source(ctx, req) {
         Some((token, Source::Cookie)) => {
             check_same_origin(req)?;
             Ok(Some(token))
         }
-        other => Ok(other.map(|(token, _)| token)),
+        Some((token, Source::Header)) => Ok(Some(token)),
+        None if ctx.dev => {
+            check_same_origin(req)?;
+            Ok(None)
+        }
+        None => Ok(None),
     }
 }
 
@@ -52,14 +58,14 @@ fn token_and_source(ctx: &Ctx, req: &Req) -> Option<(String, Source)> {
 /// request without a session acts as an administrator.
 pub fn authenticate(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
     let Some((token, source)) = token_and_source(ctx, req) else {
-        return dev_session(ctx).ok_or(ApiError::unauthorized("no_token"));
+        return dev_session(ctx, req);
     };
     if source == Source::Cookie {
         check_same_origin(req)?;
     }
     match ctx.sessions.validate(&token)? {
         Some(session) => Ok(session),
-        None => dev_session(ctx).ok_or(ApiError::unauthorized("no_token")),
+        None => dev_session(ctx, req),
     }
 }
 
@@ -95,8 +101,15 @@ fn check_same_origin(req: &Req) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn dev_session(ctx: &Ctx) -> Option<Session> {
-    ctx.dev.then(|| Session {
+/// The administrator that `--dev` lends a request without a session, or
+/// 401 `no_token`. Like a cookie, it needs no token, so any page the browser
+/// visits could use it: a state change must pass the same-origin check.
+fn dev_session(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
+    if !ctx.dev {
+        return Err(ApiError::unauthorized("no_token"));
+    }
+    check_same_origin(req)?;
+    Ok(Session {
         user: User {
             id: 0,
             name: "dev".into(),
