@@ -10,7 +10,9 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Cross-site spellings of `POST /roles` (no credentials): extra headers
-/// and whether the body is a form (else JSON).
+/// and whether the body is a form (else JSON). Browsers send `Origin` on
+/// every cross-site POST, so a request with neither `Origin` nor
+/// `Sec-Fetch-Site` is a tool's, which `--dev` serves as an admin's.
 const CROSS_SITE: [(&str, bool); 7] = [
     (
         "Origin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\n",
@@ -22,7 +24,10 @@ const CROSS_SITE: [(&str, bool); 7] = [
     ),
     ("Origin: null\r\nSec-Fetch-Site: cross-site\r\n", true),
     ("Sec-Fetch-Site: cross-site\r\n", true),
-    ("Referer: https://evil.example/page\r\n", true),
+    (
+        "Origin: https://other.localhost\r\nSec-Fetch-Site: same-site\r\n",
+        true,
+    ),
     ("Origin: https://localhost.evil.example\r\n", true),
     ("Origin: https://evil.example\r\n", false),
 ];

@@ -102,7 +102,7 @@ fn hold_websocket(a: &Attack, from: std::net::Ipv4Addr, counts: &Tally) {
 /// A connection of item 6, kept only so that its socket stays open.
 enum Held {
     /// TLS done, nothing sent.
-    Idle(#[allow(dead_code)] Conn),
+    Idle(#[allow(dead_code)] Box<Conn>),
     /// TCP open and the first bytes of a TLS record, never the rest.
     HalfOpen(#[allow(dead_code)] TcpStream),
 }
@@ -162,7 +162,7 @@ fn open_held(a: &Attack, from: std::net::Ipv4Addr, tls: bool) -> Option<Held> {
     if tls {
         return Conn::open(from, a.port(), &a.platform.tls, OPEN_TIMEOUT)
             .ok()
-            .map(Held::Idle);
+            .map(|c| Held::Idle(Box::new(c)));
     }
     let mut tcp = connect_from(from, a.port(), OPEN_TIMEOUT).ok()?;
     // A handshake record header announcing 512 bytes that never come.
