@@ -2,7 +2,7 @@
 //! flood at bcrypt cost 12, look-alike nicknames, and locking a user out
 //! with wrong guesses.
 
-use super::attack::{ms, sleep_until, Attack, Outcome, Tally, TIMED_ADDRESS};
+use super::attack::{ms, shown, sleep_until, Attack, Outcome, Tally, TIMED_ADDRESS};
 use super::net::{json_request, loopback};
 use super::platform::{ADMIN_EMAIL, ADMIN_NAME};
 use serde_json::{json, Value};
@@ -143,7 +143,9 @@ pub fn look_alike_names(a: &Attack) -> Outcome {
         out.note(format!("accepted: {}", accepted.join(", ")));
     }
     out.note(format!(
-        "`{email}` as a new email: {email_status:?}; a plain new name: {plain_status:?}"
+        "`{email}` as a new email: {}; a plain new name: {}",
+        shown(email_status),
+        shown(plain_status)
     ));
     out.check("every look-alike refused", accepted.is_empty());
     out.check("email unique regardless of case", email_status == Some(409));
@@ -184,7 +186,10 @@ pub fn lockout(a: &Attack) -> Outcome {
             body,
             Duration::from_secs(5),
         );
-        out.note(format!("after 10 wrong guesses by {key}: the right password from another address got {status:?}"));
+        out.note(format!(
+            "after 10 wrong guesses by {key}: the right password from another address got {}",
+            shown(status)
+        ));
         out.check(
             format!("right password by {key} accepted after 10 guesses"),
             status == Some(200),
@@ -229,8 +234,8 @@ pub fn lockout(a: &Attack) -> Outcome {
         Duration::from_secs(5),
     );
     out.note(format!(
-        "storm from 24 addresses: {} guesses evaluated (401), {} refused (429), {} other; the right password then got {after:?}",
-        counts.get(0), counts.get(1), counts.get(2)
+        "storm from 24 addresses: {} guesses evaluated (401), {} refused (429), {} other; the right password then got {}",
+        counts.get(0), counts.get(1), counts.get(2), shown(after)
     ));
     out
 }

@@ -136,6 +136,11 @@ impl Tally {
     }
 }
 
+/// A status for notes: the number, or "no answer".
+pub fn shown(status: Option<u16>) -> String {
+    status.map_or("no answer".into(), |s| s.to_string())
+}
+
 /// Milliseconds, for notes.
 pub fn ms(d: Duration) -> u128 {
     d.as_millis()

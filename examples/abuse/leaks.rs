@@ -2,7 +2,7 @@
 //! and 10 of the issue): cross-site state changes in `--dev`, and
 //! passwords typed into paths reaching the log.
 
-use super::attack::{Attack, Outcome, TIMED_ADDRESS};
+use super::attack::{shown, Attack, Outcome, TIMED_ADDRESS};
 use super::net::{json_request, loopback};
 use serde_json::json;
 use std::time::Duration;
@@ -73,11 +73,9 @@ pub fn dev_cross_site(a: &Attack) -> Outcome {
         let (reply, _) = a.once(Attack::attacker(i), &request, TIMEOUT);
         let status = reply.map(|r| r.status);
         if !matches!(status, Some(400..=499)) {
-            let shown = headers.trim_end().replace("\r\n", "; ");
-            allowed.push(format!(
-                "`{shown}`{} ({status:?})",
-                if *form { " form" } else { " JSON" }
-            ));
+            let sent = headers.trim_end().replace("\r\n", "; ");
+            let body = if *form { "form" } else { "JSON" };
+            allowed.push(format!("`{sent}` {body} ({})", shown(status)));
         }
     }
     let me = format!("GET /me HTTP/1.1\r\nHost: localhost\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n");

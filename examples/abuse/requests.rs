@@ -304,7 +304,7 @@ fn header_spellings(a: &Attack, lines: &[&[u8]], threads: usize, what: &str) -> 
         out.note(format!("unanswered: {}", list.join(", ")));
     }
     out.check(
-        format!("every request with a {what} header answered"),
+        format!("every request answered ({what} header)"),
         answered == sent,
     );
     out
