@@ -27,6 +27,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "support/procfs.rs"]
+mod procfs;
+use procfs::{cpu_seconds, percentile, raise_fd_limit, rss_kib};
+
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() {
@@ -141,32 +145,6 @@ fn request(conn: &mut Connection, signer: &Signer, msg: Value) -> Res<Value> {
             return Ok(v);
         }
     }
-}
-
-/// CPU seconds (user + system) the process has used, from /proc.
-fn cpu_seconds(pid: u32) -> Res<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_name = stat.rsplit(')').next().ok_or("bad /proc stat")?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0)
-}
-
-fn rss_kib(pid: u32) -> Res<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn ms(d: Duration) -> String {
@@ -338,13 +316,6 @@ fn idle(args: &mut pico_args::Arguments) -> Res<()> {
         (after.saturating_sub(before)) as f64 / c.modules as f64
     );
     Ok(())
-}
-
-fn raise_fd_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut limit = getrlimit(Resource::Nofile);
-    limit.current = limit.maximum;
-    let _ = setrlimit(Resource::Nofile, limit);
 }
 
 fn hash_time(args: &mut pico_args::Arguments) -> Res<()> {

@@ -1,0 +1,59 @@
+//! What /proc says about a process, for the load tools (included with
+//! `#[path]` by `sse_platform_bench` and `sse_platform_abuse`).
+
+use std::time::Duration;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// CPU seconds (user + system) the process has used.
+#[allow(dead_code)] // Not every tool that includes this file uses all of it.
+pub fn cpu_seconds(pid: u32) -> Res<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit(')').next().ok_or("bad /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// A number from a `Key: value` line of /proc/PID/status.
+fn status_field(pid: u32, key: &str) -> Res<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .ok_or_else(|| format!("no {key} in /proc/{pid}/status"))?;
+    let number = value.split_whitespace().next().ok_or("empty field")?;
+    Ok(number.parse()?)
+}
+
+pub fn rss_kib(pid: u32) -> Res<u64> {
+    status_field(pid, "VmRSS:")
+}
+
+#[allow(dead_code)]
+pub fn threads(pid: u32) -> Res<u64> {
+    status_field(pid, "Threads:")
+}
+
+#[allow(dead_code)]
+pub fn open_fds(pid: u32) -> Res<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
+}
+
+/// The value at fraction `p` (0 to 1) of sorted durations; zero when empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Lifts this process's open-file limit to its hard limit: load tools hold
+/// thousands of sockets.
+pub fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+}
