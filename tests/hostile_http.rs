@@ -283,6 +283,11 @@ fn every_complete_head_gets_an_answer_whatever_its_bytes() {
     }
     let refused = [
         (&b"GET /\xff HTTP/1.1\r\n\r\n"[..], 400),
+        (
+            b"GET /login HTTP/1.1\r\nX-Anything: \x7f\x01ok\r\n\r\n",
+            400,
+        ),
+        (b"GET /login HTTP/1.1\r\nX-Nul: a\x00b\r\n\r\n", 400),
         (b"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n", 404),
         (
             b"POST /login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
