@@ -41,7 +41,12 @@ fn assert_recovers(server: &Server, baseline: (usize, usize)) {
         now = threads_and_fds(pid);
         now.0 <= baseline.0 + 2 && now.1 <= baseline.1 + 4
     });
-    assert!(back, "threads/fds {now:?}, baseline {baseline:?}");
+    let names = common::attack::thread_names(pid);
+    if !back && std::env::var_os("SSE_TEST_HOLD_ON_FAILURE").is_some() {
+        eprintln!("holding pid {pid} for inspection");
+        std::thread::sleep(Duration::from_secs(120));
+    }
+    assert!(back, "threads/fds {now:?}, baseline {baseline:?}: {names}");
 }
 
 fn baseline(server: &Server) -> (usize, usize) {

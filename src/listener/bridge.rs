@@ -186,6 +186,10 @@ impl Bridge<'_> {
             if self.finished() {
                 return Ok(());
             }
+            if self.may_forward() {
+                // The flush made room for the request that waited for it.
+                continue;
+            }
             let now = Instant::now();
             let deadline = self.deadline();
             if now >= deadline {
@@ -291,14 +295,27 @@ impl Bridge<'_> {
             }
             return Ok(());
         }
-        if self.client.pending() > HIGH_WATER {
-            // The client is slow to take its answers: wait for it.
-            return Ok(());
+        if self.may_forward() {
+            if let Some(front) = self.front.take() {
+                self.forward(front);
+            }
         }
-        if let Some(front) = self.front.take() {
-            self.forward(front);
-        }
+        // Otherwise the client is slow to take its answers: wait for it.
         Ok(())
+    }
+
+    /// A whole request waits, and only for the client to take earlier
+    /// answers, which it now has.
+    fn may_forward(&self) -> bool {
+        let whole = self
+            .front
+            .as_ref()
+            .is_some_and(|f| self.inbuf.len() >= f.body);
+        whole
+            && self.in_flight.is_none()
+            && self.client.pending() <= HIGH_WATER
+            && !self.closing
+            && !self.rejected
     }
 
     /// Checks a complete head; its body is awaited from now on.

@@ -181,3 +181,15 @@ pub fn threads_and_fds(pid: u32) -> (usize, usize) {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     (threads, fds)
 }
+
+/// The names of process `pid`'s threads, counted (for failure messages).
+pub fn thread_names(pid: u32) -> String {
+    let mut names = std::collections::BTreeMap::<String, usize>::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            *names.entry(name.trim().to_owned()).or_default() += 1;
+        }
+    }
+    format!("{names:?}")
+}
