@@ -203,7 +203,7 @@ fn a_connection_naming_a_module_receives_nothing_until_it_signs_as_it() {
 
 #[test]
 fn a_named_connection_may_wait_to_sign_as_long_as_broadcasts_are_held() {
-    let (_db, server) = hub(json!({"hub_auth_timeout_seconds": 1, "hub_hold_seconds": 4}));
+    let (_db, server) = hub(json!({"hub_auth_timeout_seconds": 1, "hub_hold_seconds": 6}));
     let mut named = OriginalClient::reconnect(&server, "ListServ");
     let mut late = raw(&server, "SocialServ");
     let mut anonymous = Connection::open(&target(&server), None).expect("plain upgrade");
@@ -229,13 +229,13 @@ fn a_named_connection_may_wait_to_sign_as_long_as_broadcasts_are_held() {
 
 #[test]
 fn held_broadcasts_are_bounded_in_number_and_age() {
-    let (_db, server) = hub(json!({"hub_hold_messages": 3, "hub_hold_seconds": 2}));
+    let (_db, server) = hub(json!({"hub_hold_messages": 3, "hub_hold_seconds": 3}));
     let mut early = OriginalClient::reconnect(&server, "ListServ");
     let mut late = OriginalClient::reconnect(&server, "SocialServ");
     let web = server.client();
     web.register("ada", "ada-password-1");
     // Age is the passing of time itself; there is nothing to poll for.
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3100));
     web.register("ben", "ben-password-1");
     early.request(json!({"type": "get_user_list"}));
     let names = |c: &OriginalClient| -> Vec<String> {
