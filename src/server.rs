@@ -20,8 +20,6 @@ use std::time::Duration;
 
 /// How long start-up waits for PostgreSQL.
 const DB_STARTUP_WAIT: Duration = Duration::from_secs(30);
-/// How often expired sessions are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub enum StartError {
@@ -131,6 +129,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             db.clone(),
             config.token_ttl.as_secs(),
             config.session_max.as_secs(),
+            hub.clone(),
         ),
         db,
         passwords,
@@ -283,12 +282,12 @@ fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
     spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
 }
 
-/// Sweeps expired sessions every minute.
+/// Sweeps expired sessions every `session_sweep_seconds`.
 fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
     let spawned = std::thread::Builder::new()
         .name("janitor".into())
         .spawn(move || loop {
-            std::thread::sleep(SWEEP_EVERY);
+            std::thread::sleep(ctx.config.session_sweep);
             match ctx.sessions.sweep() {
                 Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
                 Ok(_) => {}

@@ -4,6 +4,7 @@
 //! computes a token's hash.
 
 pub mod cookie;
+pub mod ended;
 pub mod jwks;
 pub mod jwt_ring;
 pub mod limiter;

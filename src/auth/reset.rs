@@ -3,9 +3,11 @@
 //! A phrase is valid for `reset_ttl_seconds`, used once, and replaced when
 //! the user asks again.
 
+use super::ended::EndReason;
+use super::sessions::SessionStore;
 use super::token::random_bytes;
 use super::AuthError;
-use crate::db::{resets, sessions, users, Db};
+use crate::db::{resets, users, Db};
 use crate::sync::unix_now;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -48,10 +50,15 @@ pub fn is_valid(db: &Db, phrase: &str) -> Result<bool, AuthError> {
 }
 
 /// Uses up `phrase`: in one transaction, deletes it, stores `new_hash` as
-/// the user's password and ends the user's sessions in the database.
-/// Returns the user, or `None` if the phrase is unknown, used or expired.
-/// The caller clears the session cache.
-pub fn redeem(db: &Db, phrase: &str, new_hash: &str) -> Result<Option<i32>, AuthError> {
+/// the user's password and ends the user's sessions (reported once
+/// committed). Returns the user, or `None` if the phrase is unknown, used
+/// or expired.
+pub fn redeem(
+    db: &Db,
+    store: &SessionStore,
+    phrase: &str,
+    new_hash: &str,
+) -> Result<Option<i32>, AuthError> {
     if !looks_like_phrase(phrase) {
         return Ok(None);
     }
@@ -61,8 +68,9 @@ pub fn redeem(db: &Db, phrase: &str, new_hash: &str) -> Result<Option<i32>, Auth
         return Ok(None);
     };
     users::set_password(&mut tx, user_id, new_hash)?;
-    sessions::delete_for_user(&mut tx, user_id)?;
+    let ended = store.revoke_user_in(&mut tx, user_id, EndReason::PasswordReset)?;
     tx.commit().map_err(crate::db::DbError::from)?;
+    store.announce(ended);
     Ok(Some(user_id))
 }
 

@@ -6,9 +6,15 @@
 //! `created + max`. The database learns of a slide only when the stored
 //! expiry lags by a tenth of the ttl, which keeps the write rate low; after a
 //! restart a session may therefore end up to that tenth early.
+//!
+//! Every end of a session is reported to the store's [`EndListener`] by the
+//! store itself, once, by whoever removed the row from the database (a
+//! `DELETE ... RETURNING` tells who that was).
 
+use super::ended::{EndListener, EndReason, Ended, Pending};
 use super::token::{self, TokenHash};
 use super::AuthError;
+use crate::db::sessions::DeletedRow;
 use crate::db::users::User;
 use crate::db::{sessions as sql, Db, DbError};
 use crate::sync::{lock, unix_now};
@@ -24,6 +30,8 @@ pub struct Session {
     pub user: User,
     pub token_hash: TokenHash,
     pub expires_at: i64,
+    /// The absolute end (`session_max_seconds` after login), whatever use.
+    pub ends_at: i64,
 }
 
 struct Cached {
@@ -39,21 +47,23 @@ pub struct SessionStore {
     ttl: i64,
     max: i64,
     cache: Mutex<HashMap<TokenHash, Cached>>,
+    listener: Arc<dyn EndListener>,
 }
 
 enum Lookup {
     Live(Session, Option<i64>),
-    Dead,
+    Dead(EndReason),
     Miss,
 }
 
 impl SessionStore {
-    pub fn new(db: Arc<Db>, ttl_secs: u64, max_secs: u64) -> Self {
+    pub fn new(db: Arc<Db>, ttl_secs: u64, max_secs: u64, listener: Arc<dyn EndListener>) -> Self {
         SessionStore {
             db,
             ttl: ttl_secs as i64,
             max: max_secs as i64,
             cache: Mutex::new(HashMap::new()),
+            listener,
         }
     }
 
@@ -75,6 +85,7 @@ impl SessionStore {
             user: user.clone(),
             token_hash: hash,
             expires_at,
+            ends_at: now + self.max,
         };
         Ok((token, session))
     }
@@ -88,8 +99,8 @@ impl SessionStore {
         let now = unix_now();
         let (session, store) = match self.lookup_cached(hash, now) {
             Lookup::Live(session, store) => (session, store),
-            Lookup::Dead => {
-                self.forget_in_db(hash);
+            Lookup::Dead(reason) => {
+                self.end_dead(hash, reason);
                 return Ok(None);
             }
             Lookup::Miss => match self.load(hash, now)? {
@@ -109,8 +120,9 @@ impl SessionStore {
             return Lookup::Miss;
         };
         if now >= c.expires_at || now >= c.created_at + self.max {
+            let reason = EndReason::timed_out(c.created_at, self.max, now);
             cache.remove(&hash);
-            return Lookup::Dead;
+            return Lookup::Dead(reason);
         }
         let store = self.slide(c, now);
         Lookup::Live(
@@ -118,6 +130,7 @@ impl SessionStore {
                 user: c.user.clone(),
                 token_hash: hash,
                 expires_at: c.expires_at,
+                ends_at: c.created_at + self.max,
             },
             store,
         )
@@ -137,7 +150,7 @@ impl SessionStore {
             return Ok(None);
         };
         if now >= row.expires_at || now >= row.created_at + self.max {
-            self.forget_in_db(hash);
+            self.end_dead(hash, EndReason::timed_out(row.created_at, self.max, now));
             return Ok(None);
         }
         let mut cached = Cached {
@@ -151,6 +164,7 @@ impl SessionStore {
             user: cached.user.clone(),
             token_hash: hash,
             expires_at: cached.expires_at,
+            ends_at: cached.created_at + self.max,
         };
         self.remember(hash, cached);
         Ok(Some((session, store)))
@@ -184,28 +198,110 @@ impl SessionStore {
         }
     }
 
-    fn forget_in_db(&self, hash: TokenHash) {
-        if let Err(e) = self
+    /// Deletes a session found dead on a use. A failure only delays it:
+    /// the janitor deletes (and reports) it later.
+    fn end_dead(&self, hash: TokenHash, reason: EndReason) {
+        match self
             .db
             .conn()
             .and_then(|mut c| sql::delete(&mut *c, &hash.0))
         {
-            log::debug!("expired session not deleted yet: {e}");
+            Ok(Some(row)) => self.report(&[row], reason, None, None),
+            Ok(None) => {}
+            Err(e) => log::debug!("expired session not deleted yet: {e}"),
         }
     }
 
-    /// Ends one session (logout).
-    pub fn revoke(&self, hash: TokenHash) -> Result<(), AuthError> {
+    /// Ends the session of `token` if it is live (logout); `requester` is
+    /// whoever asked, see [`Ended::requester`]. `false` if there was none.
+    pub fn logout(&self, token: &str, requester: Option<u64>) -> Result<bool, AuthError> {
+        let Some(session) = self.validate(token)? else {
+            return Ok(false);
+        };
+        let hash = session.token_hash;
         lock(&self.cache).remove(&hash);
-        sql::delete(&mut *self.db.conn()?, &hash.0)?;
+        let Some(row) = sql::delete(&mut *self.db.conn()?, &hash.0)? else {
+            return Ok(false);
+        };
+        self.report(&[row], EndReason::Logout, Some(token), requester);
+        Ok(true)
+    }
+
+    /// Ends every session of a user (password change, deletion, reset);
+    /// `token`, if given, is the text of one of them (the caller's own).
+    pub fn revoke_user(
+        &self,
+        user_id: i32,
+        reason: EndReason,
+        token: Option<&str>,
+    ) -> Result<(), AuthError> {
+        lock(&self.cache).retain(|_, c| c.user.id != user_id);
+        let rows = sql::delete_for_user(&mut *self.db.conn()?, user_id)?;
+        self.report(&rows, reason, token, None);
         Ok(())
     }
 
-    /// Ends every session of a user (password change, deletion, reset).
-    pub fn revoke_user(&self, user_id: i32) -> Result<(), AuthError> {
+    /// As [`SessionStore::revoke_user`], inside the caller's transaction
+    /// (with the account's deletion, or the password reset): the ends are
+    /// reported by [`SessionStore::announce`] after the commit.
+    pub fn revoke_user_in(
+        &self,
+        tx: &mut impl postgres::GenericClient,
+        user_id: i32,
+        reason: EndReason,
+    ) -> Result<Pending, AuthError> {
         lock(&self.cache).retain(|_, c| c.user.id != user_id);
-        sql::delete_for_user(&mut *self.db.conn()?, user_id)?;
-        Ok(())
+        let rows = sql::delete_for_user(tx, user_id)?;
+        Ok(Pending(self.ended(&rows, reason, None, None)))
+    }
+
+    /// Reports the ends of a committed transaction. The ended sessions
+    /// leave the cache again first: a use between the first removal and
+    /// the delete may have read one back from the database.
+    pub fn announce(&self, pending: Pending) {
+        {
+            let mut cache = lock(&self.cache);
+            for e in &pending.0 {
+                cache.remove(&e.token_hash);
+            }
+        }
+        for e in pending.0 {
+            self.listener.session_ended(e);
+        }
+    }
+
+    fn ended(
+        &self,
+        rows: &[DeletedRow],
+        reason: EndReason,
+        token: Option<&str>,
+        requester: Option<u64>,
+    ) -> Vec<Ended> {
+        let known = token.map(TokenHash::of);
+        rows.iter()
+            .filter_map(|row| {
+                let token_hash = TokenHash::from_slice(&row.token_hash)?;
+                Some(Ended {
+                    token_hash,
+                    user_id: row.user_id,
+                    reason,
+                    token: token
+                        .filter(|_| known == Some(token_hash))
+                        .map(str::to_owned),
+                    requester,
+                })
+            })
+            .collect()
+    }
+
+    fn report(
+        &self,
+        rows: &[DeletedRow],
+        reason: EndReason,
+        token: Option<&str>,
+        requester: Option<u64>,
+    ) {
+        self.announce(Pending(self.ended(rows, reason, token, requester)));
     }
 
     /// Applies a role change to the user's live sessions at once.
@@ -217,11 +313,30 @@ impl SessionStore {
         }
     }
 
-    /// Drops expired sessions from memory and from the database; the
-    /// janitor thread calls this every minute.
-    pub fn sweep(&self) -> Result<u64, AuthError> {
+    /// Drops expired sessions from memory and from the database, and
+    /// reports each; the janitor thread calls this every
+    /// `session_sweep_seconds`. A session the cache knows to be live but
+    /// whose stored expiry lags (see the top of this file) is written
+    /// first, so that the sweep does not end it early.
+    pub fn sweep(&self) -> Result<usize, AuthError> {
         let (now, max) = (unix_now(), self.max);
-        lock(&self.cache).retain(|_, c| now < c.expires_at && now < c.created_at + max);
-        Ok(sql::delete_expired(&mut *self.db.conn()?, now, max)?)
+        let lagging: Vec<(TokenHash, i64)> = {
+            let mut cache = lock(&self.cache);
+            cache.retain(|_, c| now < c.expires_at && now < c.created_at + max);
+            cache
+                .iter()
+                .filter(|(_, c)| c.stored_expires_at < now)
+                .map(|(h, c)| (*h, c.expires_at))
+                .collect()
+        };
+        for (hash, expires_at) in lagging {
+            self.store_expiry(hash, now, expires_at);
+        }
+        let rows = sql::delete_expired(&mut *self.db.conn()?, now, max)?;
+        for row in &rows {
+            let reason = EndReason::timed_out(row.created_at, max, now);
+            self.report(std::slice::from_ref(row), reason, None, None);
+        }
+        Ok(rows.len())
     }
 }

@@ -14,6 +14,17 @@ impl TokenHash {
     pub fn of(token: &str) -> TokenHash {
         TokenHash(Sha256::digest(token.as_bytes()).into())
     }
+
+    /// Lowercase hex, as modules are told it (`token_sha256`): they hash
+    /// the tokens they hold the same way to find the one that ended.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A hash as the database returns it; `None` if it is not 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<TokenHash> {
+        bytes.try_into().ok().map(TokenHash)
+    }
 }
 
 /// Fills `N` bytes from the operating system's random generator.
@@ -50,5 +61,13 @@ mod tests {
         assert!(looks_like_token(&a));
         assert_ne!(a, b);
         assert_ne!(TokenHash::of(&a), TokenHash::of(&b));
+    }
+
+    #[test]
+    fn hex_is_the_sha256_of_the_text() {
+        assert_eq!(
+            TokenHash::of("abc").hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

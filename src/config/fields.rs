@@ -60,6 +60,11 @@ impl Fields {
         self.map.keys()
     }
 
+    /// The raw value under `key`, for sections parsed by their own rules.
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key)
+    }
+
     pub fn opt_string(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         match self.map.remove(key) {
             None | Some(Value::Null) => Ok(None),

@@ -14,10 +14,12 @@ mod fields;
 mod limits;
 mod mail;
 mod oidc;
+mod permissions;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
+pub use permissions::{ModulePermissions, Permission, RequestType};
 
 /// Connection details of the PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -56,6 +58,12 @@ pub struct HubConfig {
     pub auth_timeout: Duration,
     /// Module connections that have not authenticated yet, at most.
     pub max_unauthenticated: usize,
+    /// Broadcasts held for a connection that names a module but has not
+    /// signed yet, at most; and how long one is held. A connection naming a
+    /// module with a key may stay unsigned this long too (when longer than
+    /// `auth_timeout`), so that what it holds is still fresh when it signs.
+    pub hold_messages: usize,
+    pub hold: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +86,8 @@ pub struct Config {
     pub cookie_secret: String,
     pub token_ttl: Duration,
     pub session_max: Duration,
+    /// How often the janitor ends expired sessions (and reports them).
+    pub session_sweep: Duration,
     pub bcrypt_cost: u32,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -99,6 +109,8 @@ pub struct Config {
     /// Registration and login-failure limits per address and account.
     pub attempts: AttemptLimits,
     pub hub: HubConfig,
+    /// What each module may ask and hear (`module_permissions`).
+    pub module_permissions: ModulePermissions,
     /// Outgoing mail; `None` turns password reset by mail off.
     pub smtp: Option<SmtpConfig>,
     pub reset: ResetConfig,
@@ -173,6 +185,7 @@ impl Config {
             cookie_secret: f.string("cookie_secret")?,
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
+            session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)? as u32,
             max_connections: f.int("max_connections", 1024, 1, 1_000_000)? as usize,
             max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)? as usize,
@@ -197,7 +210,10 @@ impl Config {
                 replay_capacity: f.int("hub_replay_capacity", 200_000, 1, 100_000_000)? as usize,
                 auth_timeout: f.secs("hub_auth_timeout_seconds", 10, 1, 3600)?,
                 max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)? as usize,
+                hold_messages: f.int("hub_hold_messages", 256, 0, 100_000)? as usize,
+                hold: f.secs("hub_hold_seconds", 30, 1, 3600)?,
             },
+            module_permissions: permissions::module_permissions(&mut f)?,
             smtp: mail::smtp(&mut f, &base)?,
             reset: mail::reset(&mut f)?,
             oidc: oidc::oidc(&mut f, &base)?,

@@ -5,6 +5,7 @@
 //! connection or inside a transaction alike, and they read rows with
 //! `try_get` (never the panicking `get`).
 
+pub mod modules;
 pub mod resets;
 pub mod schema;
 pub mod sessions;

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/004_password_resets.sql"),
     ),
     (5, "name_keys", include_str!("../../sql/005_name_keys.sql")),
+    (
+        6,
+        "module_registrations",
+        include_str!("../../sql/006_module_registrations.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

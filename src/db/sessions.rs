@@ -53,19 +53,60 @@ pub fn touch(
     Ok(())
 }
 
-pub fn delete(c: &mut impl GenericClient, token_hash: &[u8]) -> Result<(), DbError> {
-    c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
-    Ok(())
+/// A session a delete removed: which, whose, and its times, from which
+/// the caller tells why it ended.
+pub struct DeletedRow {
+    pub token_hash: Vec<u8>,
+    pub user_id: i32,
+    pub created_at: i64,
 }
 
-pub fn delete_for_user(c: &mut impl GenericClient, user_id: i32) -> Result<u64, DbError> {
-    Ok(c.execute("DELETE FROM sessions WHERE user_id = $1", &[&user_id])?)
+fn deleted_rows(rows: Vec<postgres::Row>) -> Result<Vec<DeletedRow>, DbError> {
+    rows.iter()
+        .map(|row| {
+            Ok(DeletedRow {
+                token_hash: row.try_get("token_hash")?,
+                user_id: row.try_get("user_id")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Removes one session; returns it if it was there, so that only the
+/// caller that actually ended it reports the end.
+pub fn delete(
+    c: &mut impl GenericClient,
+    token_hash: &[u8],
+) -> Result<Option<DeletedRow>, DbError> {
+    let rows = c.query(
+        "DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash, user_id, created_at",
+        &[&token_hash],
+    )?;
+    Ok(deleted_rows(rows)?.pop())
+}
+
+pub fn delete_for_user(
+    c: &mut impl GenericClient,
+    user_id: i32,
+) -> Result<Vec<DeletedRow>, DbError> {
+    let rows = c.query(
+        "DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash, user_id, created_at",
+        &[&user_id],
+    )?;
+    deleted_rows(rows)
 }
 
 /// Removes sessions past their sliding expiry or older than `max_age`.
-pub fn delete_expired(c: &mut impl GenericClient, now: i64, max_age: i64) -> Result<u64, DbError> {
-    Ok(c.execute(
-        "DELETE FROM sessions WHERE expires_at < $1 OR created_at < $1 - $2",
+pub fn delete_expired(
+    c: &mut impl GenericClient,
+    now: i64,
+    max_age: i64,
+) -> Result<Vec<DeletedRow>, DbError> {
+    let rows = c.query(
+        "DELETE FROM sessions WHERE expires_at < $1 OR created_at < $1 - $2
+         RETURNING token_hash, user_id, created_at",
         &[&now, &max_age],
-    )?)
+    )?;
+    deleted_rows(rows)
 }

@@ -7,9 +7,11 @@ use super::request::Req;
 use super::routes::Lane;
 use super::session::{self, authenticate};
 use super::validate;
+use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, NewUser, User};
+use crate::db::DbError;
 use crate::hub::Event;
 use serde_json::json;
 
@@ -240,10 +242,11 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
 /// Starts a session and answers as the original did: the token in the body
 /// and in the signed cookie, and `user_login` to the modules.
 pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
-    let (token, _) = ctx.sessions.create(user)?;
-    ctx.hub.broadcast(&Event::UserLogin {
-        user,
-        token: &token,
+    let (token, session) = ctx.sessions.create(user)?;
+    ctx.hub.broadcast(Event::UserLogin {
+        user: user.clone(),
+        token: token.clone(),
+        session_expires: session.ends_at,
     });
     let cookie = session::set_cookie(ctx, req, &token, req.flag("remember"));
     Ok(
@@ -255,10 +258,7 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
 /// POST /logout: ends the session if there is one; always clears the cookie.
 pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     if let Some(token) = session::token_for_change(ctx, req)? {
-        if let Some(s) = ctx.sessions.validate(&token)? {
-            ctx.sessions.revoke(s.token_hash)?;
-            ctx.hub.broadcast(&Event::UserLogout { token: &token });
-        }
+        ctx.sessions.logout(&token, None)?;
     }
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))
@@ -288,10 +288,13 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     validate::new_password(new)?;
     let new_hash = ctx.passwords.hash(new)?;
     users::set_password(&mut *ctx.db.conn()?, creds.user.id, &new_hash)?;
-    session::end_all_sessions(ctx, creds.user.id)?;
-    if let Some(token) = session::token(ctx, req) {
-        ctx.hub.broadcast(&Event::UserLogout { token: &token });
-    }
+    let token = session::token(ctx, req);
+    session::end_all_sessions(
+        ctx,
+        creds.user.id,
+        EndReason::PasswordChanged,
+        token.as_deref(),
+    )?;
     log::info!("user {} changed the password", creds.user.id);
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
@@ -325,12 +328,20 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             }
         }
     }
-    users::delete(&mut *ctx.db.conn()?, creds.user.id)?;
-    ctx.sessions.revoke_user(creds.user.id)?;
-    let token = session::token(ctx, req).unwrap_or_default();
-    ctx.hub.broadcast(&Event::UserDelete {
+    // The sessions' rows go with the account (ON DELETE CASCADE), so they
+    // are ended first, in the same transaction, to be reported.
+    let mut conn = ctx.db.conn()?;
+    let mut tx = conn.transaction().map_err(DbError::from)?;
+    let ended = ctx
+        .sessions
+        .revoke_user_in(&mut tx, creds.user.id, EndReason::AccountDeleted)?;
+    users::delete(&mut tx, creds.user.id)?;
+    tx.commit().map_err(DbError::from)?;
+    drop(conn);
+    ctx.sessions.announce(ended);
+    ctx.hub.broadcast(Event::UserDelete {
         user_id: creds.user.id,
-        token: &token,
+        token: session::token(ctx, req),
     });
     log::info!("deleted user {}", creds.user.id);
     Ok(Reply::no_content().with_header("Set-Cookie", session::clear_cookie(ctx, req)))

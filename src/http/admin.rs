@@ -33,9 +33,9 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     for id in ids {
         ctx.sessions.set_role(id, role);
     }
-    ctx.hub.broadcast(&Event::UserRoleChange {
-        username: name,
-        role,
+    ctx.hub.broadcast(Event::UserRoleChange {
+        username: name.to_owned(),
+        role: role.to_owned(),
     });
     log::info!("role of a user set to {role}");
     Ok(Reply::ok(json!({"status": 200, "success": true})))

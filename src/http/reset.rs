@@ -13,6 +13,7 @@ use super::session;
 use super::validate;
 use crate::auth::reset;
 use crate::ctx::Ctx;
+use crate::hub::Event;
 use serde_json::json;
 
 /// POST /password/forgot: `email`.
@@ -52,11 +53,11 @@ pub fn reset_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         return Err(not_valid);
     }
     let hash = ctx.passwords.hash(new)?;
-    let Some(user_id) = reset::redeem(&ctx.db, phrase, &hash)? else {
+    let Some(user_id) = reset::redeem(&ctx.db, &ctx.sessions, phrase, &hash)? else {
         // Used or expired between the check and now.
         return Err(not_valid);
     };
-    session::end_all_sessions(ctx, user_id)?;
+    ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
     log::info!("accounts: user {user_id} reset the password by mail");
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))

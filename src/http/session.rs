@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::request::{Method, Req};
+use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::auth::token::TokenHash;
 use crate::ctx::Ctx;
@@ -119,6 +120,7 @@ fn dev_session(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
         },
         token_hash: TokenHash([0; 32]),
         expires_at: i64::MAX,
+        ends_at: i64::MAX,
     })
 }
 
@@ -147,11 +149,17 @@ fn secure(ctx: &Ctx, req: &Req) -> bool {
     req.tls || ctx.config.public_url().starts_with("https://")
 }
 
-/// Ends every session of a user (password change or reset) and tells the
-/// modules, so that they drop the user's cached tokens.
-pub fn end_all_sessions(ctx: &Ctx, user_id: i32) -> Result<(), ApiError> {
-    ctx.sessions.revoke_user(user_id)?;
+/// Ends every session of a user (password change) and tells the modules,
+/// so that they drop the user's cached tokens; `token` is the caller's own,
+/// which the original's `user_logout` names.
+pub fn end_all_sessions(
+    ctx: &Ctx,
+    user_id: i32,
+    reason: EndReason,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    ctx.sessions.revoke_user(user_id, reason, token)?;
     ctx.hub
-        .broadcast(&crate::hub::Event::UserSessionsRevoked { user_id });
+        .broadcast(crate::hub::Event::UserSessionsRevoked { user_id });
     Ok(())
 }

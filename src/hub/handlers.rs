@@ -3,6 +3,8 @@
 //! and turns errors into the successor's error replies.
 
 use super::envelope::{self, Refused};
+use super::events::Protocol;
+use super::registrations;
 use super::session::Session;
 use crate::auth::AuthError;
 use crate::db::{users, DbError};
@@ -20,6 +22,8 @@ pub enum Outcome {
 enum HubError {
     Missing(&'static str),
     WrongType(&'static str),
+    /// `module_permissions` does not allow it.
+    Denied,
     Db(DbError),
     Internal(String),
 }
@@ -104,6 +108,17 @@ pub fn handle(s: &mut Session, text: &str) -> Outcome {
     if s.peer.module.set(v.origin.clone()).is_ok() {
         log::info!("{} authenticated as '{}'", s.addr, v.origin);
     }
+    // A module allowed to register, that signs without having sent
+    // module_start on this connection: its last registration comes back.
+    let may_register = s
+        .ctx
+        .hub
+        .permissions
+        .of(&v.origin)
+        .may_request("module_start");
+    if !s.registration_known && kind != "module_start" && may_register {
+        s.registration_known = registrations::restore(s, &v.origin);
+    }
     let req = Request {
         kind,
         origin: &v.origin,
@@ -118,7 +133,9 @@ fn outer_resolve_id(text: &str) -> Option<String> {
 }
 
 fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
+    let permission = s.ctx.hub.permissions.of(r.origin);
     let result = match r.kind {
+        _ if !permission.may_request(r.kind) => Err(HubError::Denied),
         "module_start" => module_start(s, r),
         "token_validation" => token_validation(s, r),
         "get_user" => get_user(s, r),
@@ -157,6 +174,10 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
             "message_format_error",
             Some(format!("Key '{key}' has the wrong type")),
         )),
+        Err(HubError::Denied) => {
+            log::info!("{}: {} refused by module_permissions", r.origin, r.kind);
+            Outcome::Reply(failure("permission_denied", None))
+        }
         Err(HubError::Db(DbError::Unavailable(e))) => {
             log::warn!("{} {}: database unavailable: {e}", s.peer.name(), r.kind);
             Outcome::Reply(failure("database_unavailable", None))
@@ -187,17 +208,31 @@ fn module_start(s: &Session, r: &Request) -> Fields {
         Some(Value::String(u)) if is_web_url(u) => Some(u.clone()),
         Some(_) => return Err(HubError::WrongType("url")),
     };
+    let protocol = match r.inner.get("protocol") {
+        None | Some(Value::Null) => Protocol::Original,
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => Protocol::Original,
+        Some(Value::Number(n)) if n.as_u64() == Some(2) => Protocol::V2,
+        Some(Value::Number(_)) => {
+            return Ok(Some(
+                json!({"success": false, "reason": "unsupported_protocol"}),
+            ))
+        }
+        Some(_) => return Err(HubError::WrongType("protocol")),
+    };
     if name != r.origin {
         return Ok(Some(
             json!({"success": false, "reason": "module_name_mismatch"}),
         ));
     }
-    let registered = crate::sync::lock(&s.ctx.hub.registry).register(name, port, url, s.peer.id);
-    if !registered {
+    s.peer.set_protocol(protocol);
+    if !registrations::start(s, name, port, url) {
         return Ok(Some(json!({"success": false, "reason": "already_running"})));
     }
-    log::info!("module '{name}' started on port {port}");
-    Ok(Some(json!({"status": "recognized", "success": true})))
+    let mut reply = json!({"status": "recognized", "success": true});
+    if protocol == Protocol::V2 {
+        reply["protocol"] = json!(2);
+    }
+    Ok(Some(reply))
 }
 
 fn is_web_url(url: &str) -> bool {
@@ -209,13 +244,19 @@ fn is_web_url(url: &str) -> bool {
 fn token_validation(s: &Session, r: &Request) -> Fields {
     let token = r.str("access_token")?;
     Ok(Some(match s.ctx.sessions.validate(token)? {
-        Some(session) => json!({"success": true, "user": {
-            "username": session.user.name,
-            "email": session.user.email,
-            "user_id": session.user.id,
-            "role": session.user.role,
-            "expires": session.expires_at,
-        }}),
+        Some(session) => {
+            let mut reply = json!({"success": true, "user": {
+                "username": session.user.name,
+                "email": session.user.email,
+                "user_id": session.user.id,
+                "role": session.user.role,
+                "expires": session.expires_at,
+            }});
+            if s.peer.protocol() == Protocol::V2 {
+                reply["session_expires"] = json!(session.ends_at);
+            }
+            reply
+        }
         None => json!({"success": false, "reason": "token_invalid"}),
     }))
 }
@@ -251,14 +292,11 @@ fn check_permission(s: &Session, r: &Request) -> Fields {
     }))
 }
 
-/// Revokes the token and tells the other modules, as the successor did.
+/// Ends the token's session; the session store tells the modules (the
+/// original ones, as the successor did, all but this one).
 fn user_logout(s: &Session, r: &Request) -> Fields {
     let token = r.str("access_token")?;
-    if let Some(session) = s.ctx.sessions.validate(token)? {
-        s.ctx.sessions.revoke(session.token_hash)?;
-        let event = super::Event::UserLogout { token };
-        s.ctx.hub.peers.broadcast(&event.to_json(), Some(s.peer.id));
-    }
+    s.ctx.sessions.logout(token, Some(s.peer.id))?;
     Ok(Some(json!({"success": true})))
 }
 
@@ -266,6 +304,17 @@ fn user_logout(s: &Session, r: &Request) -> Fields {
 /// `origin` set to the sender's authenticated name.
 fn forward(s: &Session, r: &Request) -> Fields {
     let to = r.str("to")?;
+    if !s.ctx.hub.permissions.of(r.origin).may_message(to) {
+        log::info!(
+            "{}: {} to '{to}' refused by module_permissions",
+            r.origin,
+            r.kind
+        );
+        return match r.kind {
+            "message_module" => Err(HubError::Denied),
+            _ => Ok(None),
+        };
+    }
     let mut msg = r.inner.clone();
     msg.insert("origin".into(), Value::String(r.origin.to_owned()));
     if s.ctx.hub.peers.send_to(to, Value::Object(msg).to_string()) {

@@ -1,20 +1,24 @@
 //! The module hub: modules' WebSocket sessions (`session`), their signed
 //! envelopes (`envelope`, `keys`, `replay`), the requests they may make
-//! (`handlers`), the running-module registry and broadcasts (`peers`).
+//! (`handlers`), the running modules (`registry`, kept across reconnects by
+//! `registrations`), the open connections (`peers`) and what each is told
+//! unasked (`events`).
 
 mod envelope;
 mod events;
 mod handlers;
 pub mod keys;
 mod peers;
+mod registrations;
 mod registry;
 mod replay;
 pub mod session;
 
-pub use events::Event;
+pub use events::{Event, Protocol};
 pub use registry::RunningModule;
 
-use crate::config::Config;
+use crate::auth::ended::{EndListener, Ended};
+use crate::config::{Config, ModulePermissions};
 use crate::listener::slots::{PerAddress, Slot, Slots};
 use crate::sync::lock;
 use keys::Keys;
@@ -35,6 +39,7 @@ pub struct Hub {
     replay: ReplayGuard,
     /// Module connections that have not signed a valid envelope yet.
     unauthenticated: Arc<Slots>,
+    permissions: ModulePermissions,
 }
 
 impl Hub {
@@ -48,6 +53,7 @@ impl Hub {
                 config.hub.max_unauthenticated,
                 config.hub.max_unauthenticated,
             ),
+            permissions: config.module_permissions.clone(),
         })
     }
 
@@ -60,9 +66,10 @@ impl Hub {
         Slots::acquire(&self.unauthenticated, ip, PerAddress::Uncapped, socket)
     }
 
-    /// Sends `event` to every authenticated module connection.
-    pub fn broadcast(&self, event: &Event) {
-        self.peers.broadcast(&event.to_json(), None);
+    /// Tells every module connection of `event`, each as its protocol
+    /// level and permissions say (or holds it for one not signed in yet).
+    pub fn broadcast(&self, event: Event) {
+        self.peers.broadcast(event, &self.permissions);
     }
 
     pub fn running_modules(&self) -> Vec<RunningModule> {
@@ -103,5 +110,12 @@ impl Hub {
                 }
             })?;
         Ok(())
+    }
+}
+
+/// The session store reports every ended session here.
+impl EndListener for Hub {
+    fn session_ended(&self, ended: Ended) {
+        self.broadcast(Event::SessionEnded(ended));
     }
 }

@@ -4,21 +4,59 @@
 //! the queue and signals the eventfd, which wakes the connection's poll loop
 //! at once. A sender never waits for a connection; a connection whose queue
 //! is full is stuck and gets kicked (it closes itself on waking).
+//!
+//! Until its first valid envelope a connection hears nothing. If its
+//! handshake named a module that has a key, broadcasts are held for it
+//! meanwhile (bounded in number and age) and handed to its session when it
+//! authenticates as that module, to be sent before the reply: an original
+//! client that reconnects and signs only when it needs to would otherwise
+//! miss every login and logout in between. The hold and the queue share
+//! one lock, so that no broadcast can slip between the held ones and the
+//! ones queued after.
 
+use super::events::{Audience, Event, Protocol};
+use crate::config::ModulePermissions;
 use crate::sync::lock;
 use rustix::event::{eventfd, EventfdFlags};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tungstenite::Utf8Bytes;
+
+/// How many broadcasts are held for a connection not signed in yet, and
+/// for how long.
+#[derive(Clone, Copy)]
+pub struct HoldLimits {
+    pub messages: usize,
+    pub age: Duration,
+}
+
+enum Stage {
+    /// Not authenticated, or authenticated but the held broadcasts not yet
+    /// handed over.
+    Pending(VecDeque<(Instant, Arc<Event>)>),
+    Live,
+}
+
+struct Outbox {
+    queue: VecDeque<Utf8Bytes>,
+    stage: Stage,
+    hold_overflowed: bool,
+}
 
 pub struct Peer {
     pub id: u64,
     /// Set once, when the connection's first valid envelope names it.
     pub module: OnceLock<String>,
-    queue: Mutex<VecDeque<Utf8Bytes>>,
+    /// The module the handshake named, if it has a key: broadcasts are held
+    /// for it until it signs.
+    pub named: Option<String>,
+    v2: AtomicBool,
+    outbox: Mutex<Outbox>,
     capacity: usize,
+    hold: HoldLimits,
     wake: OwnedFd,
     kicked: AtomicBool,
 }
@@ -28,17 +66,43 @@ impl Peer {
         &self.wake
     }
 
+    pub fn protocol(&self) -> Protocol {
+        match self.v2.load(Ordering::SeqCst) {
+            true => Protocol::V2,
+            false => Protocol::Original,
+        }
+    }
+
+    pub fn set_protocol(&self, protocol: Protocol) {
+        self.v2.store(protocol == Protocol::V2, Ordering::SeqCst);
+    }
+
+    /// How this connection renders messages now.
+    pub fn audience<'a>(&self, permissions: &'a ModulePermissions) -> Option<Audience<'a>> {
+        let module = self.module.get()?;
+        Some(Audience {
+            protocol: self.protocol(),
+            peer: self.id,
+            permission: permissions.of(module),
+        })
+    }
+
     /// Queues a message; a full queue kicks the connection instead.
     pub fn push(&self, msg: Utf8Bytes) -> bool {
         let queued = {
-            let mut q = lock(&self.queue);
-            if q.len() < self.capacity {
-                q.push_back(msg);
+            let mut out = lock(&self.outbox);
+            if out.queue.len() < self.capacity {
+                out.queue.push_back(msg);
                 true
             } else {
                 false
             }
         };
+        self.after_push(queued);
+        queued
+    }
+
+    fn after_push(&self, queued: bool) {
         if !queued && !self.kicked.swap(true, Ordering::SeqCst) {
             log::warn!(
                 "module {} does not keep up (queue full), disconnecting",
@@ -46,7 +110,64 @@ impl Peer {
             );
         }
         self.signal();
-        queued
+    }
+
+    /// Queues `event` as this connection renders it, or holds it while the
+    /// connection has not signed in.
+    fn deliver(&self, event: &Arc<Event>, permissions: &ModulePermissions) {
+        if self.module.get().is_none() && self.named.is_none() {
+            return;
+        }
+        let rendered = self.audience(permissions).and_then(|to| event.render(&to));
+        let queued = {
+            let mut guard = lock(&self.outbox);
+            let out = &mut *guard;
+            match &mut out.stage {
+                Stage::Pending(held) => {
+                    let overflowed = hold(held, event, self.hold);
+                    if overflowed && !out.hold_overflowed {
+                        out.hold_overflowed = true;
+                        let named = self.named.as_deref().unwrap_or("?");
+                        log::warn!("broadcasts held for '{named}' over the cap, oldest dropped");
+                    }
+                    return;
+                }
+                Stage::Live => match rendered {
+                    None => return,
+                    Some(_) if out.queue.len() >= self.capacity => false,
+                    Some(text) => {
+                        out.queue.push_back(Utf8Bytes::from(text));
+                        true
+                    }
+                },
+            }
+        };
+        self.after_push(queued);
+    }
+
+    /// Ends the hold once the connection has authenticated as `module`:
+    /// returns what was held, still fresh, if the handshake named that
+    /// module; from now on broadcasts are queued.
+    pub fn release(&self, module: &str) -> Vec<Arc<Event>> {
+        let held = {
+            let mut out = lock(&self.outbox);
+            match std::mem::replace(&mut out.stage, Stage::Live) {
+                Stage::Pending(held) => held,
+                Stage::Live => return Vec::new(),
+            }
+        };
+        if self.named.as_deref().is_some_and(|n| n != module) {
+            log::info!(
+                "connection {} signed as another module than it named, held broadcasts dropped",
+                self.id
+            );
+            return Vec::new();
+        }
+        let now = Instant::now();
+        held.into_iter()
+            .filter(|(at, _)| now.duration_since(*at) < self.hold.age)
+            .map(|(_, e)| e)
+            .collect()
     }
 
     /// Asks the connection to close (key removed, queue overflow).
@@ -61,11 +182,11 @@ impl Peer {
 
     /// The oldest queued message.
     pub fn pop(&self) -> Option<Utf8Bytes> {
-        lock(&self.queue).pop_front()
+        lock(&self.outbox).queue.pop_front()
     }
 
     pub fn has_queued(&self) -> bool {
-        !lock(&self.queue).is_empty()
+        !lock(&self.outbox).queue.is_empty()
     }
 
     /// Clears the eventfd after a wake-up.
@@ -87,6 +208,31 @@ impl Peer {
     }
 }
 
+/// Holds `event`, dropping held ones past their age and, at the cap, the
+/// oldest; `true` if one was dropped for the cap.
+fn hold(
+    held: &mut VecDeque<(Instant, Arc<Event>)>,
+    event: &Arc<Event>,
+    limits: HoldLimits,
+) -> bool {
+    let now = Instant::now();
+    while held
+        .front()
+        .is_some_and(|(at, _)| now.duration_since(*at) >= limits.age)
+    {
+        held.pop_front();
+    }
+    if limits.messages == 0 {
+        return false;
+    }
+    let overflowed = held.len() >= limits.messages;
+    if overflowed {
+        held.pop_front();
+    }
+    held.push_back((now, event.clone()));
+    overflowed
+}
+
 #[derive(Default)]
 pub struct Peers {
     next_id: AtomicU64,
@@ -94,14 +240,27 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Adds a connection with a queue of `capacity` messages.
-    pub fn add(&self, capacity: usize) -> std::io::Result<Arc<Peer>> {
+    /// Adds a connection with a queue of `capacity` messages; `named` is
+    /// the module its handshake named, if that module has a key.
+    pub fn add(
+        &self,
+        capacity: usize,
+        named: Option<String>,
+        hold: HoldLimits,
+    ) -> std::io::Result<Arc<Peer>> {
         let wake = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
         let peer = Arc::new(Peer {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             module: OnceLock::new(),
-            queue: Mutex::new(VecDeque::new()),
+            named,
+            v2: AtomicBool::new(false),
+            outbox: Mutex::new(Outbox {
+                queue: VecDeque::new(),
+                stage: Stage::Pending(VecDeque::new()),
+                hold_overflowed: false,
+            }),
             capacity,
+            hold,
             wake,
             kicked: AtomicBool::new(false),
         });
@@ -113,28 +272,28 @@ impl Peers {
         lock(&self.map).remove(&id);
     }
 
-    /// The authenticated connections matching `filter`, copied out so that
-    /// no lock is held while messages are queued.
-    fn authenticated(&self, filter: impl Fn(&Peer) -> bool) -> Vec<Arc<Peer>> {
+    /// The connections matching `filter`, copied out so that no lock is
+    /// held while messages are queued.
+    fn matching(&self, filter: impl Fn(&Peer) -> bool) -> Vec<Arc<Peer>> {
         lock(&self.map)
             .values()
-            .filter(|p| p.module.get().is_some() && filter(p))
+            .filter(|p| filter(p))
             .cloned()
             .collect()
     }
 
-    /// Sends `json` to every authenticated connection except `except`.
-    pub fn broadcast(&self, json: &str, except: Option<u64>) {
-        let msg = Utf8Bytes::from(json.to_owned());
-        for peer in self.authenticated(|p| Some(p.id) != except) {
-            peer.push(msg.clone());
+    /// Tells every connection of `event`, each in its own way.
+    pub fn broadcast(&self, event: Event, permissions: &ModulePermissions) {
+        let event = Arc::new(event);
+        for peer in self.matching(|_| true) {
+            peer.deliver(&event, permissions);
         }
     }
 
     /// Sends `json` to the connections authenticated as `module`; `false`
     /// when there is none.
     pub fn send_to(&self, module: &str, json: String) -> bool {
-        let targets = self.authenticated(|p| p.module.get().is_some_and(|m| m == module));
+        let targets = self.matching(|p| p.module.get().is_some_and(|m| m == module));
         let msg = Utf8Bytes::from(json);
         // Every target gets the message, so no short-circuiting `any`.
         let mut sent = false;
@@ -146,7 +305,7 @@ impl Peers {
 
     /// Kicks every connection authenticated as one of `modules`.
     pub fn kick_modules(&self, modules: &[String]) {
-        for peer in self.authenticated(|p| p.module.get().is_some_and(|m| modules.contains(m))) {
+        for peer in self.matching(|p| p.module.get().is_some_and(|m| modules.contains(m))) {
             log::info!("module {} lost its key, disconnecting", peer.name());
             peer.kick();
         }

@@ -4,7 +4,9 @@
 //! (`{"type":"module_socket_connect","module":...}`), which tungstenite's
 //! own `accept` rejects, so the head is parsed by the listener, the body
 //! consumed here, and the 101 written by hand (listener.md, pitfall 1).
-//! Nothing in the handshake is trusted; the name in it only labels logs.
+//! Nothing in the handshake is trusted; the name in it labels logs and, if
+//! that module has a key, asks for broadcasts to be held until the
+//! connection signs as it (`peers`).
 //!
 //! Then one poll loop waits on the socket and the connection's eventfd:
 //! frames in are answered in order, queued broadcasts go out as soon as the
@@ -12,10 +14,13 @@
 //! silent for `ping_timeout` is closed. A connection that has not signed a
 //! valid envelope within `auth_timeout` is closed too (the original clients
 //! sign their first request at once), and unauthenticated connections have
-//! their own cap (`Hub::admit_unauthenticated`).
+//! their own cap (`Hub::admit_unauthenticated`). A connection that named a
+//! module with a key may wait up to `hub_hold_seconds` instead, if longer:
+//! the original's 2021-01 client reconnects and signs only when it needs
+//! to, and what is held for it must not be cut short by the deadline.
 
 use super::handlers::{self, Outcome};
-use super::peers::Peer;
+use super::peers::{HoldLimits, Peer};
 use crate::ctx::Ctx;
 use crate::listener::head::Head;
 use crate::listener::poll;
@@ -45,6 +50,11 @@ pub struct Session<'a> {
     pub addr: SocketAddr,
     /// Bad messages in a row.
     bad: u32,
+    /// Whether the module's registration is settled: it sent
+    /// `module_start`, or its last one was looked up (`registrations`).
+    pub registration_known: bool,
+    /// Whether what was held for it has been sent.
+    released: bool,
     /// Its place among the unauthenticated connections, held until the
     /// first valid envelope.
     unauthenticated: Option<Slot>,
@@ -74,13 +84,22 @@ pub fn serve(
     else {
         return reply_and_close(client, 503, "too_many_unauthenticated_connections");
     };
-    let hint = name_hint(ctx, &head, &body);
+    let named = named_module(ctx, &head, &body);
+    let hint = named.clone().unwrap_or_else(|| "?".into());
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     client.queue(
         format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
             .as_bytes(),
     );
-    let peer = match ctx.hub.peers.add(ctx.config.hub.queue_len) {
+    let hold = HoldLimits {
+        messages: ctx.config.hub.hold_messages,
+        age: ctx.config.hub.hold,
+    };
+    let auth_timeout = match named {
+        Some(_) => ctx.config.hub.auth_timeout.max(hold.age),
+        None => ctx.config.hub.auth_timeout,
+    };
+    let peer = match ctx.hub.peers.add(ctx.config.hub.queue_len, named, hold) {
         Ok(peer) => peer,
         Err(e) => return log::error!("cannot set up a connection: {e}"),
     };
@@ -103,12 +122,14 @@ pub fn serve(
         peer: peer.clone(),
         addr,
         bad: 0,
+        registration_known: false,
+        released: false,
         unauthenticated: Some(unauthenticated),
         slot,
     };
-    let why = session.run(ws);
+    let why = session.run(ws, auth_timeout);
     ctx.hub.peers.remove(peer.id);
-    crate::sync::lock(&ctx.hub.registry).release(peer.id);
+    super::registrations::release(ctx, peer.id);
     log::info!("{addr} ({}) disconnected: {why}", peer.name());
 }
 
@@ -150,9 +171,10 @@ fn read_body(
     Ok((buf, leftover))
 }
 
-/// The module name the client claims (body or `?module=`), for logs only;
-/// a name with no key is not repeated (it is whatever the client typed).
-fn name_hint(ctx: &Ctx, head: &Head, body: &[u8]) -> String {
+/// The module name the client claims (body or `?module=`), if that module
+/// has a key; a name with no key is not repeated (it is whatever the client
+/// typed).
+fn named_module(ctx: &Ctx, head: &Head, body: &[u8]) -> Option<String> {
     let from_body = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("module").and_then(Value::as_str).map(str::to_owned));
@@ -161,18 +183,17 @@ fn name_hint(ctx: &Ctx, head: &Head, body: &[u8]) -> String {
             .find_map(|kv| kv.strip_prefix("module="))
             .map(str::to_owned)
     });
-    match from_body.or(from_query) {
-        Some(name) if ctx.hub.keys.get(&name).is_some() => name,
-        _ => "?".into(),
-    }
+    from_body
+        .or(from_query)
+        .filter(|name| ctx.hub.keys.get(name).is_some())
 }
 
 impl Session<'_> {
-    fn run(&mut self, mut ws: Box<WebSocket<Transport>>) -> String {
+    fn run(&mut self, mut ws: Box<WebSocket<Transport>>, auth_timeout: Duration) -> String {
         let hub = &self.ctx.config.hub;
         let mut last_heard = Instant::now();
         let mut last_ping = Instant::now();
-        let auth_deadline = Instant::now() + hub.auth_timeout;
+        let auth_deadline = Instant::now() + auth_timeout;
         loop {
             if let Err(why) = self.read_frames(&mut ws, &mut last_heard) {
                 return why;
@@ -272,7 +293,9 @@ impl Session<'_> {
                 Message::Close(_) => return Err("closed by the module".into()),
                 _ => continue,
             };
-            match handlers::handle(self, text.as_str()) {
+            let outcome = handlers::handle(self, text.as_str());
+            self.send_held(ws)?;
+            match outcome {
                 Outcome::Reply(reply) => {
                     self.bad = 0;
                     self.reply(ws, reply)?;
@@ -287,6 +310,37 @@ impl Session<'_> {
                 }
             }
         }
+    }
+
+    /// Once the connection has authenticated: sends what was held for it,
+    /// in order, before the reply to its first valid envelope.
+    fn send_held(&mut self, ws: &mut WebSocket<Transport>) -> Result<(), String> {
+        if self.released {
+            return Ok(());
+        }
+        let Some(module) = self.peer.module.get() else {
+            return Ok(());
+        };
+        self.released = true;
+        let held = self.peer.release(module);
+        let permissions = &self.ctx.hub.permissions;
+        let Some(to) = self.peer.audience(permissions) else {
+            return Ok(());
+        };
+        if !held.is_empty() {
+            log::info!(
+                "{} ({module}): sending {} held broadcasts",
+                self.addr,
+                held.len()
+            );
+        }
+        for event in held {
+            if let Some(text) = event.render(&to) {
+                ws.write(Message::text(text))
+                    .map_err(|e| format!("write failed: {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     fn reply(&self, ws: &mut WebSocket<Transport>, reply: Value) -> Result<(), String> {

@@ -344,6 +344,7 @@ fn module_start(shared: &Shared, resolve_id: &str) -> String {
     start.insert("type".into(), "module_start".into());
     start.insert("module_name".into(), shared.options.module.clone().into());
     start.insert("port".into(), shared.options.port.into());
+    start.insert("protocol".into(), 2.into());
     if let Some(url) = &shared.options.public_url {
         start.insert("url".into(), url.clone().into());
     }

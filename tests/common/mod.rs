@@ -16,6 +16,8 @@
 //! - `smtp`: [`smtp::SmtpSink`], a real SMTP server (aiosmtpd) for mail tests
 //! - `oidc`: keys, signed ID tokens and a JWKS server for OpenID tests
 //! - `hub`: module connections that sign, for the hub and client tests
+//! - `original`: a module that behaves exactly as the original's Python
+//!   client, and protocol-2 connections
 //! - `attack`: connections from chosen 127.0.0.x addresses and a probing
 //!   legitimate client, for the attack tests
 //!
@@ -27,6 +29,7 @@ mod client;
 mod db;
 pub mod hub;
 pub mod oidc;
+pub mod original;
 mod process;
 mod raw;
 mod server;
