@@ -76,6 +76,9 @@ pub struct Config {
     pub pg: PgConfig,
     pub admin: Option<AdminConfig>,
     pub cookie_secret: String,
+    /// `Secure` on the session cookie as configured; `None`: decided by
+    /// [`Config::cookie_secure`].
+    pub cookie_secure_setting: Option<bool>,
     pub token_ttl: Duration,
     pub session_max: Duration,
     pub bcrypt_cost: u32,
@@ -171,6 +174,7 @@ impl Config {
             },
             admin: admin(&mut f)?,
             cookie_secret: f.string("cookie_secret")?,
+            cookie_secure_setting: f.opt_bool("cookie_secure")?,
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)? as u32,
@@ -238,7 +242,27 @@ impl Config {
                 "must not be shorter than token_ttl_seconds",
             ));
         }
+        if self.cookie_secure_setting == Some(false) && self.browsers_use_https() {
+            log::warn!(
+                "config {}: cookie_secure is false: browsers also send the session cookie over plain HTTP",
+                self.path.display()
+            );
+        }
         Ok(())
+    }
+
+    /// Whether the session cookie carries `Secure`: as `cookie_secure` says,
+    /// else when browsers reach the platform over HTTPS (TLS here, or a
+    /// TLS-terminating proxy that `public_url` names). Without it, a module
+    /// served over plain HTTP on another port gets the cookie, and so does
+    /// anyone on the network path.
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure_setting
+            .unwrap_or_else(|| self.browsers_use_https())
+    }
+
+    fn browsers_use_https(&self) -> bool {
+        self.tls || self.public_url().starts_with("https://")
     }
 
     /// The URL users reach the platform at, used in links sent by mail.
