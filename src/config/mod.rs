@@ -14,10 +14,12 @@ mod fields;
 mod limits;
 mod mail;
 mod oidc;
+mod templates;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
+pub use templates::TemplateLimits;
 
 /// Connection details of the PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -92,6 +94,8 @@ pub struct Config {
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Size and number of the templates modules store.
+    pub templates: TemplateLimits,
     pub worker_threads: usize,
     pub hash_threads: usize,
     pub hash_queue: usize,
@@ -185,6 +189,7 @@ impl Config {
             body_timeout: f.secs("body_timeout_seconds", 20, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
             max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,
+            templates: templates::templates(&mut f)?,
             worker_threads: f.int("worker_threads", default_workers(), 1, 1024)? as usize,
             hash_threads: f.int("hash_threads", default_hash_threads(), 1, 256)? as usize,
             hash_queue: f.int("hash_queue", 256, 1, 100_000)? as usize,

@@ -8,6 +8,7 @@
 pub mod resets;
 pub mod schema;
 pub mod sessions;
+pub mod templates;
 pub mod users;
 
 use crate::config::PgConfig;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/004_password_resets.sql"),
     ),
     (5, "name_keys", include_str!("../../sql/005_name_keys.sql")),
+    (7, "templates", include_str!("../../sql/007_templates.sql")),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

@@ -10,6 +10,8 @@ mod peers;
 mod registry;
 mod replay;
 pub mod session;
+mod templates;
+mod token_ttl;
 
 pub use events::Event;
 pub use registry::RunningModule;
