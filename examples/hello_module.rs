@@ -53,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         public_url: None,
         ca_pem: args.ca.as_ref().map(std::fs::read).transpose()?,
         timeout: Duration::from_secs(5),
+        revalidate_after: Options::REVALIDATE_AFTER,
     })?;
     println!("hello_module listening on http://127.0.0.1:{port}");
     let cookies = CookieSigner::new(&args.cookie_secret);

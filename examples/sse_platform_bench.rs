@@ -16,6 +16,10 @@
 //!     server RSS per idle, authenticated module connection
 //! sse_platform_bench hash-time --cost 12
 //!     the time of one bcrypt hash, for the logins-per-second bound
+//! sse_platform_bench session-end --url ... --ca ... --seeds ... --modules 1
+//!     --base https://127.0.0.1:8888 --user U --password P --sessions 100 --end logout|expiry
+//!     time from the end of each session to a connected module's refusal of
+//!     its token (examples/bench/session_end.rs)
 //! sse_platform_bench switch-cost
 //!     the machine's price of a thread hand-off: two threads pass a byte
 //!     back and forth over a Unix socket pair; CPU µs per round trip
@@ -30,6 +34,8 @@ use std::time::{Duration, Instant};
 #[path = "support/procfs.rs"]
 mod procfs;
 use procfs::{cpu_seconds, percentile, raise_fd_limit, rss_kib};
+#[path = "bench/session_end.rs"]
+mod session_end;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -49,8 +55,9 @@ fn run() -> Res<()> {
         Some("idle") => idle(&mut args),
         Some("hash-time") => hash_time(&mut args),
         Some("switch-cost") => switch_cost(),
+        Some("session-end") => session_end::run(&mut args),
         _ => Err(
-            "usage: sse_platform_bench keys|roundtrip|broadcast|idle|hash-time|switch-cost ... (see the source's header)"
+            "usage: sse_platform_bench keys|roundtrip|broadcast|idle|hash-time|switch-cost|session-end ... (see the source's header)"
                 .into(),
         ),
     }

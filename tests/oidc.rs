@@ -419,6 +419,7 @@ fn google_sign_in_tells_the_modules_user_login() {
         public_url: None,
         ca_pem: Some(server.cert_pem().as_bytes().to_vec()),
         timeout: T,
+        revalidate_after: Options::REVALIDATE_AFTER,
     })
     .expect("module connects");
     let access = signed_in(

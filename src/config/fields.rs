@@ -83,9 +83,15 @@ impl Fields {
     }
 
     pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        Ok(self.opt_bool(key)?.unwrap_or(default))
+    }
+
+    /// `true` or `false`; `None` when absent or null (a default that depends
+    /// on other keys).
+    pub fn opt_bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
         match self.map.remove(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Bool(b)) => Ok(b),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
             Some(other) => Err(self.error(key, format!("expected true or false, got {other}"))),
         }
     }

@@ -15,11 +15,13 @@ mod limits;
 mod mail;
 mod oidc;
 mod permissions;
+mod templates;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 pub use permissions::{ModulePermissions, Permission, RequestType};
+pub use templates::TemplateLimits;
 
 /// Connection details of the PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -84,6 +86,9 @@ pub struct Config {
     pub pg: PgConfig,
     pub admin: Option<AdminConfig>,
     pub cookie_secret: String,
+    /// `Secure` on the session cookie as configured; `None`: decided by
+    /// [`Config::cookie_secure`].
+    pub cookie_secure_setting: Option<bool>,
     pub token_ttl: Duration,
     pub session_max: Duration,
     /// How often the janitor ends expired sessions (and reports them).
@@ -99,6 +104,8 @@ pub struct Config {
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Size and number of the templates modules store.
+    pub templates: TemplateLimits,
     pub worker_threads: usize,
     pub hash_threads: usize,
     pub hash_queue: usize,
@@ -183,6 +190,7 @@ impl Config {
             },
             admin: admin(&mut f)?,
             cookie_secret: f.string("cookie_secret")?,
+            cookie_secure_setting: f.opt_bool("cookie_secure")?,
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
@@ -194,6 +202,7 @@ impl Config {
             body_timeout: f.secs("body_timeout_seconds", 20, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
             max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,
+            templates: templates::templates(&mut f)?,
             worker_threads: f.int("worker_threads", default_workers(), 1, 1024)? as usize,
             hash_threads: f.int("hash_threads", default_hash_threads(), 1, 256)? as usize,
             hash_queue: f.int("hash_queue", 256, 1, 100_000)? as usize,
@@ -254,7 +263,27 @@ impl Config {
                 "must not be shorter than token_ttl_seconds",
             ));
         }
+        if self.cookie_secure_setting == Some(false) && self.browsers_use_https() {
+            log::warn!(
+                "config {}: cookie_secure is false: browsers also send the session cookie over plain HTTP",
+                self.path.display()
+            );
+        }
         Ok(())
+    }
+
+    /// Whether the session cookie carries `Secure`: as `cookie_secure` says,
+    /// else when browsers reach the platform over HTTPS (TLS here, or a
+    /// TLS-terminating proxy that `public_url` names). Without it, a module
+    /// served over plain HTTP on another port gets the cookie, and so does
+    /// anyone on the network path.
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure_setting
+            .unwrap_or_else(|| self.browsers_use_https())
+    }
+
+    fn browsers_use_https(&self) -> bool {
+        self.tls || self.public_url().starts_with("https://")
     }
 
     /// The URL users reach the platform at, used in links sent by mail.

@@ -9,6 +9,7 @@ pub mod modules;
 pub mod resets;
 pub mod schema;
 pub mod sessions;
+pub mod templates;
 pub mod users;
 
 use crate::config::PgConfig;

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "module_registrations",
         include_str!("../../sql/006_module_registrations.sql"),
     ),
+    (7, "templates", include_str!("../../sql/007_templates.sql")),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

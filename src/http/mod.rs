@@ -21,6 +21,7 @@ pub mod request;
 mod reset;
 mod routes;
 mod session;
+mod templates;
 mod validate;
 
 use crate::ctx::Ctx;

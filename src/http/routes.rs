@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, google, pages, reset};
+use super::{accounts, admin, google, pages, reset, templates};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -88,6 +88,7 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         Lane::Fast,
         admin::running,
     ),
+    (Method::Get, "/template", Lane::Fast, templates::get),
 ];
 
 const ASSET_PREFIXES: [&str; 4] = ["/css/", "/img/", "/html/", "/javascripts/"];

@@ -143,10 +143,10 @@ pub fn clear_cookie(ctx: &Ctx, req: &Req) -> String {
     format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
 }
 
-/// Whether browsers reach us over HTTPS: directly, or through a
-/// TLS-terminating proxy that `public_url` names.
-fn secure(ctx: &Ctx, req: &Req) -> bool {
-    req.tls || ctx.config.public_url().starts_with("https://")
+/// `cookie_secure`; by default, whether browsers reach us over HTTPS
+/// (`Config::cookie_secure`; a request over TLS implies that we serve TLS).
+fn secure(ctx: &Ctx, _req: &Req) -> bool {
+    ctx.config.cookie_secure()
 }
 
 /// Ends every session of a user (password change) and tells the modules,

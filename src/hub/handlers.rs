@@ -19,7 +19,7 @@ pub enum Outcome {
     Bad(Value),
 }
 
-enum HubError {
+pub(super) enum HubError {
     Missing(&'static str),
     WrongType(&'static str),
     /// `module_permissions` does not allow it.
@@ -44,14 +44,14 @@ impl From<AuthError> for HubError {
 }
 
 /// A verified request from an authenticated module.
-struct Request<'a> {
+pub(super) struct Request<'a> {
     kind: &'a str,
-    origin: &'a str,
+    pub origin: &'a str,
     inner: &'a Map<String, Value>,
 }
 
 impl Request<'_> {
-    fn str(&self, key: &'static str) -> Result<&str, HubError> {
+    pub fn str(&self, key: &'static str) -> Result<&str, HubError> {
         match self.inner.get(key) {
             None | Some(Value::Null) => Err(HubError::Missing(key)),
             Some(Value::String(s)) => Ok(s),
@@ -60,7 +60,7 @@ impl Request<'_> {
     }
 }
 
-type Fields = Result<Option<Value>, HubError>;
+pub(super) type Fields = Result<Option<Value>, HubError>;
 
 fn sig_error(outer_resolve_id: Option<&str>) -> Outcome {
     Outcome::Bad(json!({"type": "signature_verification_error", "resolve_id": outer_resolve_id}))
@@ -147,6 +147,9 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
         )),
         "message_module" => forward(s, r),
         "message_module_response" => forward(s, r),
+        "update_token_ttl" => super::token_ttl::update_token_ttl(s, r),
+        "post_template" => super::templates::post(s, r),
+        "get_template" => super::templates::get(s, r),
         _ => {
             return Outcome::Bad(json!({
                 "type": "protocol_error", "success": false,
@@ -154,7 +157,10 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
             }))
         }
     };
-    let response_type = format!("{}_response", r.kind);
+    let response_type = match r.kind {
+        "post_template" => super::templates::POST_REPLY_TYPE.to_owned(),
+        kind => format!("{kind}_response"),
+    };
     let failure = |reason: &str, description: Option<String>| {
         json!({"type": response_type, "success": false, "reason": reason,
                "description": description, "resolve_id": resolve_id})

@@ -13,6 +13,8 @@ mod registrations;
 mod registry;
 mod replay;
 pub mod session;
+mod templates;
+mod token_ttl;
 
 pub use events::{Event, Protocol};
 pub use registry::RunningModule;

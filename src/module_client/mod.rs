@@ -12,6 +12,7 @@
 //!     public_url: None,
 //!     ca_pem: Some(std::fs::read("cert.pem").unwrap()),
 //!     timeout: Duration::from_secs(5),
+//!     revalidate_after: Options::REVALIDATE_AFTER,
 //! }).unwrap();
 //! let user = client.validate_token("token from the access_token cookie").unwrap();
 //! ```
@@ -20,21 +21,34 @@
 //! matches replies by `resolve_id`, feeds the token cache from broadcasts,
 //! passes every broadcast on to [`ModuleClient::events`], and reconnects
 //! with backoff (sending `module_start` again) when the connection drops.
+//!
+//! It speaks protocol 2 (`"protocol": 2` in `module_start`), so that the
+//! platform tells it of every end of a session (`session_ended`) and of each
+//! session's absolute end (`session_expires`). No token outlives its session
+//! in the cache: an entry goes at `session_expires`, at `session_ended`, at
+//! the broadcasts of protocol 1, and with the whole cache at a reconnect
+//! (messages may have been missed); one the platform has not confirmed for
+//! [`Options::revalidate_after`] is asked about again. Cache updates happen
+//! on the connection's thread in the order the platform sent them, so a
+//! validation's reply can never undo a `session_ended` that followed it.
 
 mod cache;
 pub mod conn;
+mod options;
+mod replies;
 mod sign;
 
-pub use cache::{CachedUser, TokenCache};
+pub use cache::{CachedUser, Now, TokenCache};
 pub use conn::{Connection, Target};
+pub use options::{ClientError, Options};
 pub use sign::{uuid4, Signer};
 
 use crate::sync::lock;
 use crossbeam_channel::{Receiver, Sender};
+use replies::{Effect, Pending};
 use rustix::event::{eventfd, EventfdFlags};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -43,55 +57,15 @@ use std::time::{Duration, Instant};
 /// The platform's sliding token lifetime, which the cache mirrors.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The protocol level this client speaks (`session_ended`, `session_expires`).
+const PROTOCOL: u32 = 2;
 /// Broadcasts kept for a caller that does not read [`ModuleClient::events`].
 const EVENT_BUFFER: usize = 1024;
-
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// `wss://host:8888/websocket`.
-    pub url: String,
-    /// The name in the platform's verify_keys.json.
-    pub module: String,
-    /// Content of `signing_key.key` (base64 of the 32-byte seed).
-    pub signing_key: String,
-    /// The port this module serves on, announced in `module_start`.
-    pub port: u16,
-    /// A full URL for the platform's pages to link to, if not host:port.
-    pub public_url: Option<String>,
-    /// Trust this PEM certificate instead of the usual web roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Connect and request timeout.
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientError {
-    Key(String),
-    Connect(String),
-    Closed(String),
-    Timeout,
-    /// The platform refused `module_start` (`already_running`, say).
-    Refused(String),
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::Key(e) => write!(f, "signing key: {e}"),
-            ClientError::Connect(e) => write!(f, "cannot connect: {e}"),
-            ClientError::Closed(e) => write!(f, "connection closed: {e}"),
-            ClientError::Timeout => write!(f, "no reply in time"),
-            ClientError::Refused(e) => write!(f, "platform refused: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
 
 struct Shared {
     options: Options,
     signer: Signer,
-    pending: Mutex<HashMap<String, Sender<Value>>>,
+    pending: Mutex<HashMap<String, Pending>>,
     outgoing: Mutex<VecDeque<String>>,
     wake: OwnedFd,
     /// `None` until the first `module_start` is answered.
@@ -118,6 +92,7 @@ impl ModuleClient {
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         let (events_tx, events) = crossbeam_channel::bounded(EVENT_BUFFER);
         let timeout = options.timeout;
+        let revalidate_after = options.revalidate_after;
         let shared = Arc::new(Shared {
             options,
             signer,
@@ -128,7 +103,7 @@ impl ModuleClient {
             started_cv: Condvar::new(),
             connected: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            cache: TokenCache::new(TOKEN_TTL),
+            cache: TokenCache::with_revalidation(TOKEN_TTL, revalidate_after),
             events: events_tx,
         });
         let runner = shared.clone();
@@ -153,7 +128,25 @@ impl ModuleClient {
 
     /// Sends a signed request (`message` holds `type` and its fields) and
     /// waits for the reply with the same `resolve_id`.
+    ///
+    /// A `user_logout` drops its token from the cache when answered.
     pub fn request(&self, message: Value, timeout: Duration) -> Result<Value, ClientError> {
+        let effect = match message.get("type").and_then(Value::as_str) {
+            Some("user_logout") => message
+                .get("access_token")
+                .and_then(Value::as_str)
+                .map(|t| Effect::Forget(t.to_owned())),
+            _ => None,
+        };
+        self.request_with(message, timeout, effect)
+    }
+
+    fn request_with(
+        &self,
+        message: Value,
+        timeout: Duration,
+        effect: Option<Effect>,
+    ) -> Result<Value, ClientError> {
         let Value::Object(inner) = message else {
             return Err(ClientError::Closed(
                 "a request must be a JSON object".into(),
@@ -161,7 +154,7 @@ impl ModuleClient {
         };
         let resolve_id = uuid4();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        lock(&self.shared.pending).insert(resolve_id.clone(), tx);
+        lock(&self.shared.pending).insert(resolve_id.clone(), Pending { tx, effect });
         self.shared
             .send(self.shared.signer.envelope(inner, &resolve_id));
         let reply = rx.recv_timeout(timeout);
@@ -175,27 +168,18 @@ impl ModuleClient {
     }
 
     /// The user behind a user's access token: from the cache when the
-    /// platform announced it, else by asking `token_validation`.
+    /// platform announced or confirmed it recently, else by asking
+    /// `token_validation` (whose answer is cached).
     pub fn validate_token(&self, token: &str) -> Result<Option<CachedUser>, ClientError> {
         if let Some(user) = self.shared.cache.get(token) {
             return Ok(Some(user));
         }
-        let reply = self.request(
+        let reply = self.request_with(
             json!({"type": "token_validation", "access_token": token}),
             self.shared.options.timeout,
+            Some(Effect::Cache(token.to_owned())),
         )?;
-        if reply["success"] != Value::Bool(true) {
-            return Ok(None);
-        }
-        let u = &reply["user"];
-        let user = CachedUser {
-            username: u["username"].as_str().unwrap_or_default().to_owned(),
-            email: u["email"].as_str().unwrap_or_default().to_owned(),
-            user_id: u["user_id"].as_i64().unwrap_or(0),
-            role: u["role"].as_str().unwrap_or_default().to_owned(),
-        };
-        self.shared.cache.insert(token, user.clone());
-        Ok(Some(user))
+        Ok(replies::validated_user(&reply).map(|(user, _)| user))
     }
 
     /// Every broadcast and forwarded message the platform sends.
@@ -234,7 +218,8 @@ impl Shared {
         self.started_cv.notify_all();
     }
 
-    /// Delivers a frame: a reply to its waiter, anything else as an event.
+    /// Delivers a frame: a reply to its waiter (after its effect on the
+    /// cache), anything else to the cache and as an event.
     fn deliver(&self, text: &str) {
         let Ok(value) = serde_json::from_str::<Value>(text) else {
             return;
@@ -243,8 +228,12 @@ impl Shared {
             .get("resolve_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if let Some(waiter) = lock(&self.pending).remove(id) {
-            let _ = waiter.try_send(value);
+        let pending = lock(&self.pending).remove(id);
+        if let Some(Pending { tx, effect }) = pending {
+            if let Some(effect) = effect {
+                effect.apply(&self.cache, &value);
+            }
+            let _ = tx.try_send(value);
             return;
         }
         self.cache.apply(&value);
@@ -266,11 +255,14 @@ fn run(shared: &Shared) {
         match Connection::open(&target, Some(&hello)) {
             Ok(conn) => {
                 backoff = Duration::from_millis(250);
+                // Whatever was said while we were away is lost: start empty.
+                shared.cache.clear();
                 shared.connected.store(true, Ordering::SeqCst);
                 let why = serve(shared, conn);
                 shared.connected.store(false, Ordering::SeqCst);
                 // Waiters of lost requests learn it at once.
                 lock(&shared.pending).clear();
+                shared.cache.clear();
                 log::warn!("module client: {why}");
             }
             Err(e) => {
@@ -340,15 +332,23 @@ fn serve(shared: &Shared, mut conn: Connection) -> ClientError {
 }
 
 fn module_start(shared: &Shared, resolve_id: &str) -> String {
+    shared
+        .signer
+        .envelope(start_fields(&shared.options), resolve_id)
+}
+
+/// `module_start` with `"protocol": 2`, which asks the platform for
+/// `session_ended` and `session_expires`.
+fn start_fields(options: &Options) -> Map<String, Value> {
     let mut start = Map::new();
     start.insert("type".into(), "module_start".into());
-    start.insert("module_name".into(), shared.options.module.clone().into());
-    start.insert("port".into(), shared.options.port.into());
-    start.insert("protocol".into(), 2.into());
-    if let Some(url) = &shared.options.public_url {
+    start.insert("module_name".into(), options.module.clone().into());
+    start.insert("port".into(), options.port.into());
+    start.insert("protocol".into(), PROTOCOL.into());
+    if let Some(url) = &options.public_url {
         start.insert("url".into(), url.clone().into());
     }
-    shared.signer.envelope(start, resolve_id)
+    start
 }
 
 /// Records the answer to `module_start`; `false` if it was refused.
@@ -367,4 +367,21 @@ fn on_start_reply(shared: &Shared, text: &str) -> bool {
         shared.set_started(result);
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_start_declares_protocol_2() {
+        let mut o = Options::new("wss://localhost:8888/websocket", "hello", "key", 8010);
+        let start = Value::Object(start_fields(&o));
+        assert_eq!(
+            start,
+            json!({"type": "module_start", "module_name": "hello", "port": 8010, "protocol": 2})
+        );
+        o.public_url = Some("https://lab.example.org/hello".into());
+        assert_eq!(start_fields(&o)["url"], "https://lab.example.org/hello");
+    }
 }

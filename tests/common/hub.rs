@@ -87,6 +87,7 @@ pub fn options(server: &Server, module: &str, port: u16) -> Options {
         public_url: None,
         ca_pem: Some(server.cert_pem().as_bytes().to_vec()),
         timeout: T,
+        revalidate_after: Options::REVALIDATE_AFTER,
     }
 }
 
