@@ -153,3 +153,33 @@ async def test_the_singleton_interface(platform: Platform, monkeypatch):
     assert await wait_for(lambda: get_token_cache().get(user.token) is not None)
     reply = await client.write({"type": "check_permission", "username": user.name})
     assert reply["role"] == "guest"
+
+
+@pytest.mark.requests2021
+async def test_the_2021_11_requests(platform: Platform):
+    """update_token_ttl, post_template (answered, as the original did, with
+    type get_template_response) and get_template."""
+    client = await platform.module()
+    other = await platform.module()
+    try:
+        user = await platform.register()
+        renewed = await client.write({"type": "update_token_ttl", "access_token": user.token})
+        assert renewed["type"] == "update_token_ttl_response" and renewed["success"] is True
+        bad = await client.write({"type": "update_token_ttl", "access_token": "A" * 44})
+        assert bad["success"] is False
+
+        name = f"{client.settings.module}.page.html"
+        stored = await client.write({"type": "post_template", "template_name": name,
+                                     "template": "<p>{{ name }} \u00e4</p>"})
+        assert stored["type"] == "get_template_response" and stored["success"] is True
+        got = await other.write({"type": "get_template", "template_name": name})
+        assert got["success"] is True and got["template"] == "<p>{{ name }} \u00e4</p>"
+        missing = await client.write({"type": "get_template", "template_name": name + ".x"})
+        assert (missing["success"], missing["reason"]) == (False, "template_not_found")
+        taken = await other.write({"type": "post_template", "template_name": name, "template": "x"})
+        assert taken["success"] is False, "a module may overwrite only its own"
+        status, _, data = await platform.http("GET", f"/template?template={name}", token=user.token)
+        assert status == 200 and data["template"] == "<p>{{ name }} \u00e4</p>"
+    finally:
+        await client.close()
+        await other.close()
