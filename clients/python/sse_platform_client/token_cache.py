@@ -152,6 +152,9 @@ class TokenCache:
         token, name, uid, role = (m.get(k) for k in ("access_token", "username", "id", "role"))
         email = m.get("email")
         ends = m.get("session_expires")
+        if token is None and "access_token" not in m:
+            # A module the platform sends no tokens to (module_permissions).
+            return
         if not (isinstance(token, str) and isinstance(name, str) and _is_int(uid)
                 and isinstance(role, str) and (email is None or isinstance(email, str))):
             log.warning("ignored a user_login broadcast with missing or mistyped fields")
