@@ -132,9 +132,32 @@ async def test_session_expires_caps_every_cached_token(make_platform):
         assert client.cache.get(user.token)["session_expires"] == ends
         reply = await client.write({"type": "token_validation", "access_token": user.token})
         assert reply.get("session_expires", reply["user"].get("session_expires")) == ends
+        client.cache.clear()
+        assert (await client.validate_token(user.token))["session_expires"] == ends
         while time.time() < ends - 0.3:
             assert client.cache.get(user.token) is not None
             await platform.http("GET", "/me", token=user.token)  # keeps it alive on the platform
         assert await wait_for(lambda: client.cache.get(user.token) is None, timeout=2)
     finally:
         await client.close()
+
+
+@pytest.mark.protocol2
+async def test_presence_and_every_unasked_message_has_a_resolve_id(platform: Platform):
+    watcher = await platform.module()
+    heard = recorder(watcher)
+    try:
+        other = await platform.module(port=8099)
+        name = other.settings.module
+        started = lambda: [m for m in of_type(heard, "module_started") if m.get("name") == name]
+        assert await wait_for(lambda: started()), "module_started"
+        assert started()[0]["port"] == 8099
+        user = await platform.register()
+        await platform.http("POST", "/logout", token=user.token)
+        await other.close()
+        stopped = lambda: [m for m in of_type(heard, "module_stopped") if m.get("name") == name]
+        assert await wait_for(lambda: stopped()), "module_stopped"
+        assert await wait_for(lambda: of_type(heard, "session_ended"))
+        assert all(isinstance(m.get("resolve_id"), str) for m in heard), heard
+    finally:
+        await watcher.close()
