@@ -105,6 +105,8 @@ class ModuleClient(HubConnection):
         connection, and with ConnectionLost when the connection ends first.
         A message that is not JSON-serialisable raises TypeError/ValueError
         here. The caller's dict is not changed."""
+        if isinstance(message, Mapping) and message.get("type") == "module_start":
+            message = self._adopt_start(message)
         resolve_id, text = self._sign(message, None)
         wait = self.settings.request_timeout if timeout is None else timeout
         if message.get("type") == "user_logout" and isinstance(message.get("access_token"), str):

@@ -61,6 +61,8 @@ class HubConnection:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._closed = False
         self._problem = "not connected yet"
+        #: port and url of a module_start the module sent itself.
+        self._start_override: Dict[str, Any] = {}
         #: Successful module_start answers so far (one per connection).
         self.registrations = 0
         #: Connections made so far.
@@ -188,7 +190,19 @@ class HubConnection:
         start: Dict[str, Any] = {"type": "module_start", "module_name": s.module, "port": s.port}
         if s.module_url:
             start["url"] = s.module_url
+        start.update(self._start_override)
         start["protocol"] = PROTOCOL
+        return start
+
+    def _adopt_start(self, message: Mapping[str, Any]) -> Dict[str, Any]:
+        """A module_start the module sends itself (the original modules do,
+        right after connecting): it keeps protocol 2, whose absence would
+        take the connection back to the original level, and its port and
+        URL are the ones sent again after a reconnect."""
+        start = dict(message)
+        start.setdefault("module_name", self.settings.module)
+        start.setdefault("protocol", PROTOCOL)
+        self._start_override = {k: start[k] for k in ("port", "url") if k in start}
         return start
 
     async def _register(self, ws: WebSocketClientConnection) -> None:

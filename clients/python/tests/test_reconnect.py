@@ -66,3 +66,33 @@ async def test_a_second_connection_of_the_same_module_waits_its_turn(platform):
         assert second.registered
     finally:
         await second.close()
+
+
+async def test_a_module_start_of_the_module_itself_is_kept(make_platform):
+    """Original modules send module_start themselves after connecting: its
+    port is the one announced again after a reconnect."""
+    platform = make_platform()
+    client = await platform.module(port=8077)
+    try:
+        reply = await client.write({"type": "module_start", "module_name": client.settings.module,
+                                    "port": 8078})
+        assert reply["success"] is True
+        admin = await platform.admin()
+        assert (await platform.running(admin.token))[client.settings.module]["port"] == 8078
+        await asyncio.to_thread(platform.restart)
+        assert await wait_for(lambda: client.registrations == 2, timeout=20), client._problem
+        admin = await platform.admin()
+        assert (await platform.running(admin.token))[client.settings.module]["port"] == 8078
+    finally:
+        await client.close()
+
+
+@pytest.mark.protocol2
+async def test_a_module_start_of_the_module_itself_keeps_protocol_2(platform):
+    client = await platform.module()
+    try:
+        reply = await client.write({"type": "module_start", "module_name": client.settings.module,
+                                    "port": 8079})
+        assert reply["success"] is True and reply.get("protocol") == 2
+    finally:
+        await client.close()
