@@ -1,5 +1,6 @@
 //! The module hub over real TLS WebSockets against the real server and
-//! PostgreSQL: protocol.md §2 with the defects of §3 fixed.
+//! PostgreSQL: docs/module-protocol.md, with the original's defects fixed
+//! (docs/security.md).
 
 mod common;
 

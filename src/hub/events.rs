@@ -1,5 +1,5 @@
 //! What the platform tells every authenticated module (unsigned JSON text
-//! frames, protocol.md §2).
+//! frames, docs/module-protocol.md).
 
 use crate::db::users::User;
 use serde_json::json;

@@ -122,7 +122,7 @@ impl Drop for TempDir {
     }
 }
 
-/// Tornado's secure cookie v2 (protocol.md §1): the value a Tornado module
+/// Tornado's secure cookie v2 (docs/protocol.md §1): the value a Tornado module
 /// expects, signed with HMAC-SHA256 under `secret`.
 pub fn tornado_cookie(secret: &str, name: &str, value: &str, timestamp: i64) -> String {
     use base64::Engine as _;
