@@ -16,6 +16,7 @@
 //! - `smtp`: [`smtp::SmtpSink`], a real SMTP server (aiosmtpd) for mail tests
 //! - `oidc`: keys, signed ID tokens and a JWKS server for OpenID tests
 //! - `hub`: module connections that sign, for the hub and client tests
+//! - `schemas`: docs/schemas compiled, to check every frame a hub test gets
 //! - `attack`: connections from chosen 127.0.0.x addresses and a probing
 //!   legitimate client, for the attack tests
 //!
@@ -29,6 +30,7 @@ pub mod hub;
 pub mod oidc;
 mod process;
 mod raw;
+pub mod schemas;
 mod server;
 pub mod smtp;
 
