@@ -1,5 +1,5 @@
 //! What the platform tells every authenticated module (unsigned JSON text
-//! frames, docs/module-protocol.md).
+//! frames, protocol.md §2).
 
 use crate::db::users::User;
 use serde_json::json;

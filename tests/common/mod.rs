@@ -16,9 +16,9 @@
 //! - `smtp`: [`smtp::SmtpSink`], a real SMTP server (aiosmtpd) for mail tests
 //! - `oidc`: keys, signed ID tokens and a JWKS server for OpenID tests
 //! - `hub`: module connections that sign, for the hub and client tests
-//! - `schemas`: docs/schemas compiled, to check every frame a hub test gets
 //! - `attack`: connections from chosen 127.0.0.x addresses and a probing
 //!   legitimate client, for the attack tests
+//! - `schemas`: docs/schemas compiled, to check every frame a hub test gets
 //!
 //! Set `SSE_TEST_SHOW_LOG=1` to echo every server's stderr while it runs.
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
