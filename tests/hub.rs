@@ -365,3 +365,34 @@ fn a_role_change_is_announced_to_modules() {
         (json!("judy"), json!("teacher"))
     );
 }
+
+/// The original client reads `resolve_id` of every reply it does not handle
+/// itself; an error reply without one would end its read loop.
+#[test]
+fn binary_frames_that_are_not_json_get_an_error_an_original_client_can_read() {
+    use tungstenite::client::IntoClientRequest;
+    let (_db, server) = hub(json!({}));
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let tls = common::tls_handshake(tcp, server.cert_pem()).expect("TLS");
+    let request = "wss://localhost/websocket"
+        .into_client_request()
+        .expect("request");
+    let (mut ws, _) = tungstenite::client::client(request, tls).expect("upgrade");
+    ws.get_ref()
+        .get_ref()
+        .set_read_timeout(Some(T))
+        .expect("timeout");
+    // Not UTF-8, UTF-8 but not JSON, and JSON but not an object.
+    for frame in [&[0xff, 0xfe, 0x00][..], b"not json", b"[1, 2]"] {
+        ws.send(tungstenite::Message::binary(frame.to_vec()))
+            .expect("send");
+        let reply = loop {
+            match ws.read().expect("a reply") {
+                tungstenite::Message::Text(text) => break parse(text.as_str()),
+                _ => continue,
+            }
+        };
+        assert_eq!(reply["type"], "message_format_error");
+        assert!(reply.get("resolve_id").is_some(), "{reply}");
+    }
+}
