@@ -289,10 +289,11 @@ impl Session<'_> {
         }
     }
 
-    /// Every reply carries `resolve_id`, `null` when the message's own could
-    /// not be read: the original client looks it up in every reply it does
-    /// not handle itself, and a missing key ends its read loop.
-    fn reply(&self, ws: &mut WebSocket<Transport>, mut reply: Value) -> Result<(), String> {
+    fn reply(&self, ws: &mut WebSocket<Transport>, reply: Value) -> Result<(), String> {
+        // Every reply carries `resolve_id`, `null` when the message's own
+        // could not be read: the original client looks it up in every reply
+        // it does not handle itself, and a missing key ends its read loop.
+        let mut reply = reply;
         if let Value::Object(fields) = &mut reply {
             fields.entry("resolve_id").or_insert(Value::Null);
         }
