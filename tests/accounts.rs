@@ -1,5 +1,5 @@
 //! Accounts over real HTTPS: register, login, logout, password change,
-//! account deletion and /me (protocol.md §1).
+//! account deletion and /me (docs/protocol.md §1).
 
 mod common;
 

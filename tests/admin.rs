@@ -1,5 +1,5 @@
 //! Roles, the user list, running modules, pages, `--dev` and
-//! `--create_admin` (protocol.md §1).
+//! `--create_admin` (docs/protocol.md §1).
 
 mod common;
 

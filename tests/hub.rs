@@ -1,5 +1,6 @@
 //! The module hub over real TLS WebSockets against the real server and
-//! PostgreSQL: protocol.md §2 with the defects of §3 fixed.
+//! PostgreSQL: docs/module-protocol.md, with the original's defects fixed
+//! (docs/security.md).
 
 mod common;
 
@@ -363,4 +364,82 @@ fn a_role_change_is_announced_to_modules() {
         (change["username"].clone(), change["role"].clone()),
         (json!("judy"), json!("teacher"))
     );
+}
+
+/// The original client reads `resolve_id` of every reply it does not handle
+/// itself; an error reply without one would end its read loop.
+#[test]
+fn binary_frames_that_are_not_json_get_an_error_an_original_client_can_read() {
+    use tungstenite::client::IntoClientRequest;
+    let (_db, server) = hub(json!({}));
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let tls = common::tls_handshake(tcp, server.cert_pem()).expect("TLS");
+    let request = "wss://localhost/websocket"
+        .into_client_request()
+        .expect("request");
+    let (mut ws, _) = tungstenite::client::client(request, tls).expect("upgrade");
+    ws.get_ref()
+        .get_ref()
+        .set_read_timeout(Some(T))
+        .expect("timeout");
+    // Not UTF-8, UTF-8 but not JSON, and JSON but not an object.
+    for frame in [&[0xff, 0xfe, 0x00][..], b"not json", b"[1, 2]"] {
+        ws.send(tungstenite::Message::binary(frame.to_vec()))
+            .expect("send");
+        let reply = loop {
+            match ws.read().expect("a reply") {
+                tungstenite::Message::Text(text) => break parse(text.as_str()),
+                _ => continue,
+            }
+        };
+        assert_eq!(reply["type"], "message_format_error");
+        assert!(reply.get("resolve_id").is_some(), "{reply}");
+    }
+}
+
+/// docs/schemas/from_module documents each request type with examples:
+/// the platform answers every one of them, in the documented shape.
+#[test]
+fn every_documented_request_type_is_answered() {
+    let (_db, server) = hub(json!({}));
+    let mut conn = raw(&server, "ListServ");
+    let s = signer("ListServ");
+    let dir = common::schemas::root().join("from_module");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("from_module")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let mut unanswered = Vec::new();
+    for name in names {
+        let kind = name.trim_end_matches(".json");
+        // Not requests; and an answer to an offline module gets no reply.
+        if [
+            "envelope",
+            "module_socket_connect",
+            "message_module_response",
+        ]
+        .contains(&kind)
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join(&name)).expect("read");
+        let schema: Value = serde_json::from_str(&text).expect("JSON");
+        for example in schema["examples"].as_array().into_iter().flatten() {
+            let mut message = example.clone();
+            if let Some(m) = message.as_object_mut() {
+                m.remove("origin");
+                m.remove("resolve_id");
+            }
+            let reply = signed(&mut conn, &s, message);
+            let expected = match kind {
+                "post_template" => "get_template_response".to_owned(),
+                _ => format!("{kind}_response"),
+            };
+            if reply["type"] != expected.as_str() {
+                unanswered.push(format!("{kind}: {reply}"));
+            }
+        }
+    }
+    assert!(unanswered.is_empty(), "{unanswered:#?}");
 }

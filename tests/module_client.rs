@@ -18,12 +18,14 @@ fn module_client_requests_events_cache_and_reconnect() {
         .port();
     let (_db, mut server) = hub(json!({"port": port}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
-    let v = client
-        .request(json!({"type": "get_running_modules"}), T)
-        .expect("request");
+    let v = checked(
+        client
+            .request(json!({"type": "get_running_modules"}), T)
+            .expect("request"),
+    );
     assert_eq!(v["running_modules"]["ListServ"]["port"], 8001);
     let token = server.client().register("frank", "frank-password");
-    let event = client.events().recv_timeout(T).expect("user_login event");
+    let event = checked(client.events().recv_timeout(T).expect("user_login event"));
     assert_eq!(event["type"], "user_login");
     assert_eq!(
         client.cache().get(&token).map(|u| u.username),
@@ -41,17 +43,19 @@ fn module_client_requests_events_cache_and_reconnect() {
         .is_connected()
         && client
             .request(json!({"type": "get_running_modules"}), T)
-            .is_ok_and(
-                |v| v["running_modules"]["ListServ"]["port"] == 8001
-            )));
+            .is_ok_and(|v| checked(v)["running_modules"]["ListServ"]
+                ["port"]
+                == 8001)));
     // The session survived the restart too.
     assert!(
-        client
-            .request(
-                json!({"type": "token_validation", "access_token": token}),
-                T
-            )
-            .expect("validate")["success"]
+        checked(
+            client
+                .request(
+                    json!({"type": "token_validation", "access_token": token}),
+                    T
+                )
+                .expect("validate")
+        )["success"]
             == true
     );
 }

@@ -426,7 +426,8 @@ fn google_sign_in_tells_the_modules_user_login() {
         &server.client(),
         &key.sign(&claims("gina@example.org", "Gina")),
     );
-    let event = module.events().recv_timeout(T).expect("user_login event");
+    let event =
+        common::schemas::checked(module.events().recv_timeout(T).expect("user_login event"));
     assert_eq!(event["type"], "user_login");
     assert_eq!(event["username"], "Gina");
     assert_eq!(event["email"], "gina@example.org");

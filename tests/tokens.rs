@@ -274,7 +274,7 @@ fn sessions_end_at_the_absolute_cap_however_used() {
 }
 
 /// A state change carried by the cookie must come from our own pages
-/// (protocol.md §3: the original had no CSRF protection).
+/// (docs/security.md: the original had no CSRF protection).
 #[test]
 fn cookie_state_changes_from_other_sites_are_403() {
     let db = TestDb::new();

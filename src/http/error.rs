@@ -1,5 +1,5 @@
 //! The one error type of the HTTP layer and the one place that turns it into
-//! protocol.md's JSON error shape:
+//! docs/protocol.md's JSON error shape:
 //! `{"status":401,"reason":"no_token","success":false,"redirect_suggestions":["/login"]}`.
 //! This file does not import tiny_http, so the listener can use it too.
 

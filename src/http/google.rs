@@ -1,4 +1,4 @@
-//! Sign-in with Google or another OpenID Connect provider (protocol.md §1,
+//! Sign-in with Google or another OpenID Connect provider (docs/protocol.md §1,
 //! `POST /google_signin`), the login page's `GET /auth/config`, and the
 //! fresh-token check that replaces the password when a Google account is
 //! deleted. Token checks live in `auth::oidc`.

@@ -1,4 +1,4 @@
-//! Password reset by mail (protocol.md §1): `POST /password/forgot` asks
+//! Password reset by mail (docs/protocol.md §1): `POST /password/forgot` asks
 //! for a link, `POST /forgot_password` uses it (the page at
 //! `GET /forgot_password` is in `pages`).
 //!

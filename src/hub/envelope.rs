@@ -1,4 +1,4 @@
-//! Signed envelopes (protocol.md §2):
+//! Signed envelopes (docs/module-protocol.md):
 //! `{"signed_msg": "<base64>", "origin": "<module>", "resolve_id": "<uuid4>"}`
 //! where `signed_msg` is PyNaCl's combined form, the 64-byte Ed25519
 //! signature followed by the signed bytes (the inner message's JSON).

@@ -1,4 +1,4 @@
-//! What a module may ask (protocol.md §2), one function per request type.
+//! What a module may ask (docs/module-protocol.md), one function per request type.
 //! Each returns the reply's fields; `dispatch` adds `type` and `resolve_id`,
 //! and turns errors into the successor's error replies.
 

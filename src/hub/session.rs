@@ -344,6 +344,13 @@ impl Session<'_> {
     }
 
     fn reply(&self, ws: &mut WebSocket<Transport>, reply: Value) -> Result<(), String> {
+        // Every reply carries `resolve_id`, `null` when the message's own
+        // could not be read: the original client looks it up in every reply
+        // it does not handle itself, and a missing key ends its read loop.
+        let mut reply = reply;
+        if let Value::Object(fields) = &mut reply {
+            fields.entry("resolve_id").or_insert(Value::Null);
+        }
         ws.write(Message::text(reply.to_string()))
             .map_err(|e| format!("write failed: {e}"))
     }

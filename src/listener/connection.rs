@@ -28,7 +28,7 @@ pub fn serve(
         Err(e) => return log::debug!("{peer}: setup failed: {e}"),
     };
     // One absolute deadline for the handshake and the whole first head, so a
-    // client that trickles bytes cannot hold this thread (listener.md, 2).
+    // client that trickles bytes cannot hold this thread (docs/design.md, pitfall 2).
     let deadline = Instant::now() + limits.header_timeout;
     match first_head(&mut client, deadline) {
         Ok(Some((head, rest))) if head.is_websocket_upgrade() && head.path() == "/websocket" => {

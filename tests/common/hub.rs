@@ -1,6 +1,9 @@
 //! Helpers for the hub tests: a server with the vector modules' keys, raw
 //! WebSocket connections that sign as a module, and the module client.
+//! Every frame they hand to a test has been checked against docs/schemas
+//! (see `schemas`).
 
+pub use super::schemas::checked;
 use super::{vectors, Server, TestDb};
 use serde_json::{json, Value};
 use sse_platform::module_client::{uuid4, Connection, Options, Signer, Target};
@@ -44,8 +47,10 @@ pub fn raw(server: &Server, module: &str) -> Connection {
     Connection::open(&target(server), Some(&body)).expect("connect")
 }
 
+/// A frame received from the platform, checked against the schema of its
+/// type.
 pub fn parse(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    checked(serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
 }
 
 /// Sends `text` and returns the next frame that carries `resolve_id` (or,

@@ -20,6 +20,7 @@
 //!   client, and protocol-2 connections
 //! - `attack`: connections from chosen 127.0.0.x addresses and a probing
 //!   legitimate client, for the attack tests
+//! - `schemas`: docs/schemas compiled, to check every frame a hub test gets
 //!
 //! Set `SSE_TEST_SHOW_LOG=1` to echo every server's stderr while it runs.
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
@@ -32,6 +33,7 @@ pub mod oidc;
 pub mod original;
 mod process;
 mod raw;
+pub mod schemas;
 mod server;
 pub mod smtp;
 
@@ -125,7 +127,7 @@ impl Drop for TempDir {
     }
 }
 
-/// Tornado's secure cookie v2 (protocol.md §1): the value a Tornado module
+/// Tornado's secure cookie v2 (docs/protocol.md §1): the value a Tornado module
 /// expects, signed with HMAC-SHA256 under `secret`.
 pub fn tornado_cookie(secret: &str, name: &str, value: &str, timestamp: i64) -> String {
     use base64::Engine as _;
