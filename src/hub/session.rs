@@ -3,7 +3,7 @@
 //! Handshake: the original module client sends a GET with a JSON body
 //! (`{"type":"module_socket_connect","module":...}`), which tungstenite's
 //! own `accept` rejects, so the head is parsed by the listener, the body
-//! consumed here, and the 101 written by hand (listener.md, pitfall 1).
+//! consumed here, and the 101 written by hand (docs/design.md, pitfall 1).
 //! Nothing in the handshake is trusted; the name in it labels logs and, if
 //! that module has a key, asks for broadcasts to be held until the
 //! connection signs as it (`peers`).
