@@ -40,14 +40,19 @@ fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Before a registration waits for hashing: its fields, whether the names
-/// are free, and the client address's registrations in the window (each one
-/// that gets this far counts, since each costs a bcrypt hash).
+/// Before a registration waits for hashing: the client address's
+/// registrations in the window first (a flood of refused attempts must
+/// cost no database work), then its fields and whether the names are free;
+/// each attempt that gets this far counts, since each costs a bcrypt hash.
 pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
+    let client = req.client();
+    ctx.register_per_address
+        .check(&client)
+        .map_err(too_many_attempts)?;
     let (email, nickname, _) = registration(req)?;
     check_free(ctx, email, nickname)?;
     ctx.register_per_address
-        .attempt(&req.client())
+        .attempt(&client)
         .map_err(too_many_attempts)?;
     Ok(Lane::Hashing)
 }
