@@ -156,11 +156,13 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     });
     let backend =
         http::start(ctx.clone()).map_err(|e| StartError::Io(format!("HTTP backend: {e}")))?;
+    let backends = listener::Backends::start(backend.socket.clone())
+        .map_err(|e| StartError::Io(format!("backend sweeper: {e}")))?;
     // Before the listening line: whoever reads it may signal us at once.
     stop_on_signals(backend.dir().to_owned())?;
     start_janitor(ctx.clone())?;
     announce(&ctx);
-    listener::run(ctx, tcp, backend.socket.clone());
+    listener::run(ctx, tcp, backends);
     Ok(())
 }
 

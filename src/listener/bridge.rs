@@ -15,6 +15,7 @@
 //! One thread, one poll loop: both sockets are non-blocking.
 
 use super::answer::{Answer, Fed};
+use super::backends::Backends;
 use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::slots::{Phase, Slot};
 use super::transport::{write_some, Transport};
@@ -22,7 +23,6 @@ use super::{poll, Limits};
 use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a refused request's remaining bytes are read and dropped.
@@ -79,7 +79,7 @@ struct InFlight {
 struct Bridge<'a> {
     client: Transport,
     backend: UnixStream,
-    backend_path: &'a Path,
+    backends: &'a Backends,
     peer: SocketAddr,
     limits: &'a Limits,
     slot: &'a Slot,
@@ -109,26 +109,25 @@ struct Bridge<'a> {
 /// bytes read after it.
 pub fn run(
     client: Transport,
-    backend_path: &Path,
+    backends: &Backends,
     first: Head,
     rest: Vec<u8>,
     peer: SocketAddr,
     limits: &Limits,
     slot: &Slot,
 ) {
-    let backend =
-        match UnixStream::connect(backend_path).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("cannot reach the HTTP backend: {e}");
-                return reply_and_close(client, 503, "server_unavailable");
-            }
-        };
+    let backend = match backends.take() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot reach the HTTP backend: {e}");
+            return reply_and_close(client, 503, "server_unavailable");
+        }
+    };
     let now = Instant::now();
     let mut bridge = Bridge {
         client,
         backend,
-        backend_path,
+        backends,
         peer,
         limits,
         slot,
@@ -148,13 +147,24 @@ pub fn run(
     if let Err(reject) = bridge.accept_head(first, now) {
         bridge.reject(reject);
     }
-    if let Err(e) = bridge.pump() {
+    let pumped = bridge.pump();
+    if let Err(e) = &pumped {
         log::debug!("{peer}: connection ended: {e}");
     }
-    if bridge.rejected {
-        bridge.client.close_lingering(LINGER);
+    let keep = pumped.is_ok() && bridge.backend_reusable();
+    let Bridge {
+        client,
+        backend,
+        rejected,
+        ..
+    } = bridge;
+    if keep {
+        backends.give_back(backend);
+    }
+    if rejected {
+        client.close_lingering(LINGER);
     } else {
-        bridge.client.close();
+        client.close();
     }
 }
 
@@ -218,6 +228,17 @@ impl Bridge<'_> {
             // Reported even unwatched: tiny_http ended the connection.
             backend_closed = poll::hung_up(&fds[1]);
         }
+    }
+
+    /// Whether the backend connection is between requests with nothing
+    /// unread, so that the next client connection may use it (a parked
+    /// answer is read out first).
+    fn backend_reusable(&mut self) -> bool {
+        if self.in_flight.is_some() || self.backend_eof || !self.to_backend.is_empty() {
+            return false;
+        }
+        let mut buf = [0u8; 4096];
+        self.unpark(&mut buf).is_ok() && !self.backend_eof
     }
 
     /// Writes what tiny_http may take. Once the next request is out, the
@@ -341,7 +362,7 @@ impl Bridge<'_> {
         let client = front.head.client(self.peer, &self.limits.trusted_proxies);
         let head = front
             .head
-            .for_backend(client, self.client.is_tls(), front.body, front.close);
+            .for_backend(client, self.client.is_tls(), front.body);
         self.to_backend.extend_from_slice(&head);
         self.to_backend.extend(self.inbuf.drain(..front.body));
         self.in_flight = Some(InFlight {
@@ -559,7 +580,7 @@ impl Bridge<'_> {
             return Some(due);
         }
         // A failed connect changes nothing: the next check tries again.
-        drop(UnixStream::connect(self.backend_path));
+        drop(UnixStream::connect(self.backends.path()));
         flight.last_poke = Some(now);
         Some(now + POKE_AGAIN)
     }

@@ -1,6 +1,7 @@
 //! One client connection, from TLS handshake to the first request head;
 //! then it becomes either a module's WebSocket session or an HTTP bridge.
 
+use super::backends::Backends;
 use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::slots::Slot;
 use super::transport::Transport;
@@ -8,7 +9,6 @@ use super::{bridge, poll, Limits, CONNECTION_STACK};
 use crate::ctx::Ctx;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ pub fn serve(
     ctx: &Arc<Ctx>,
     tcp: Arc<TcpStream>,
     peer: SocketAddr,
-    backend: &Path,
+    backend: &Backends,
     limits: &Limits,
     slot: Slot,
 ) {

@@ -151,8 +151,10 @@ impl Head {
     /// that is not printable ASCII is dropped), the body's length, a
     /// `Connection` the listener chose, and the listener's own `x-sse-*`
     /// headers. Nothing a client spells reaches tiny_http's own heuristics
-    /// (upgrades, `Expect`, `TE`, line rules).
-    pub fn for_backend(&self, peer: SocketAddr, tls: bool, body: usize, close: bool) -> Vec<u8> {
+    /// (upgrades, `Expect`, `TE`, line rules). The connection to tiny_http is
+    /// always kept alive: a client's `close` is the bridge's to carry out,
+    /// and the backend connection may serve the next client (`backends`).
+    pub fn for_backend(&self, peer: SocketAddr, tls: bool, body: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len + 64);
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
@@ -169,10 +171,9 @@ impl Head {
         if body > 0 {
             out.extend_from_slice(format!("content-length: {body}\r\n").as_bytes());
         }
-        let connection = if close { "close" } else { "keep-alive" };
         out.extend_from_slice(
             format!(
-                "connection: {connection}\r\n{PEER_HEADER}: {peer}\r\n{TLS_HEADER}: {}\r\n\r\n",
+                "connection: keep-alive\r\n{PEER_HEADER}: {peer}\r\n{TLS_HEADER}: {}\r\n\r\n",
                 u8::from(tls)
             )
             .as_bytes(),
@@ -283,7 +284,7 @@ mod tests {
 
     fn backend(text: &str) -> String {
         let h = head(text);
-        String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true, 0, false)).unwrap()
+        String::from_utf8(h.for_backend("127.0.0.1:9".parse().unwrap(), true, 0)).unwrap()
     }
 
     #[test]
@@ -335,7 +336,7 @@ mod tests {
         let Parsed::Complete(h) = parse(raw) else {
             panic!("httparse accepts obs-text in values")
         };
-        let out = h.for_backend("127.0.0.1:9".parse().unwrap(), false, 5, true);
+        let out = h.for_backend("127.0.0.1:9".parse().unwrap(), false, 5);
         assert!(out
             .iter()
             .all(|&b| b == b'\r' || b == b'\n' || (0x20..0x7f).contains(&b)));
@@ -348,7 +349,7 @@ mod tests {
             !out.contains("user-agent") && !out.contains("cookie"),
             "{out}"
         );
-        assert!(out.contains("host: x\r\ncontent-length: 5\r\nconnection: close\r\n"));
+        assert!(out.contains("host: x\r\ncontent-length: 5\r\nconnection: keep-alive\r\n"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! HTTP to tiny_http (see `bridge`). See docs in ../../ARCHITECTURE.md.
 
 mod answer;
+mod backends;
 mod bridge;
 mod connection;
 pub mod head;
@@ -20,9 +21,9 @@ pub use bridge::reply_and_close;
 
 use crate::config::Config;
 use crate::ctx::Ctx;
+pub use backends::Backends;
 use slots::{PerAddress, Slots};
 use std::net::{IpAddr, TcpListener};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ impl Limits {
 
 /// Accepts connections forever. An accept error (EMFILE, ECONNABORTED) is
 /// logged and followed by a short pause, never by leaving the loop.
-pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Path>) {
+pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Backends>) {
     let slots = Slots::new(
         ctx.config.max_connections,
         ctx.config.max_connections_per_ip,
