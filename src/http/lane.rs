@@ -46,6 +46,14 @@ struct Flow<T> {
     turn: u64,
 }
 
+/// Which jobs a thread takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    Any,
+    /// Only a job that is the one job of its address.
+    Alone,
+}
+
 /// Marks a job's address as having one job less in service when the job
 /// is finished, even if running it panicked.
 struct Done<'q, T> {
@@ -98,7 +106,9 @@ impl<T> FairQueue<T> {
         flow.waiting.push_back(job);
         state.queued += 1;
         drop(state);
-        self.ready.notify_one();
+        // All: a thread that serves only lone jobs may not take this one,
+        // and must not swallow the wake-up another thread needs.
+        self.ready.notify_all();
         Ok(())
     }
 
@@ -115,7 +125,17 @@ impl<T> FairQueue<T> {
 
     /// Waits for the next job and runs `run` on it.
     pub fn serve_one(&self, run: impl FnOnce(T)) {
-        let (address, job) = self.take();
+        self.serve(Take::Any, run);
+    }
+
+    /// Waits for the next lone job (the only one of its address, waiting or
+    /// in service) and runs `run` on it.
+    pub fn serve_one_alone(&self, run: impl FnOnce(T)) {
+        self.serve(Take::Alone, run);
+    }
+
+    fn serve(&self, take: Take, run: impl FnOnce(T)) {
+        let (address, job) = self.take(take);
         let _done = Done {
             address,
             queue: self,
@@ -125,10 +145,10 @@ impl<T> FairQueue<T> {
 
     /// The next job and its address, waiting for one if there is none; the
     /// caller must call `done` when it is finished.
-    fn take(&self) -> (String, T) {
+    fn take(&self, take: Take) -> (String, T) {
         let mut state = lock(&self.state);
         loop {
-            if let Some(next) = state.next() {
+            if let Some(next) = state.next(take) {
                 return next;
             }
             state = self
@@ -158,11 +178,12 @@ impl<T> FairQueue<T> {
 impl<T> State<T> {
     /// Takes from the waiting address with the fewest jobs in service, and
     /// among those the one served longest ago (a new address first).
-    fn next(&mut self) -> Option<(String, T)> {
+    fn next(&mut self, take: Take) -> Option<(String, T)> {
         let address = self
             .flows
             .iter()
             .filter(|(_, f)| !f.waiting.is_empty())
+            .filter(|(_, f)| take == Take::Any || (f.in_service == 0 && f.waiting.len() == 1))
             .min_by_key(|(_, f)| (f.in_service, f.served, f.turn))
             .map(|(a, _)| a.clone())?;
         self.turns += 1;
@@ -188,6 +209,26 @@ mod tests {
             q.serve_one(|job| order.push(job));
         }
         order
+    }
+
+    #[test]
+    fn a_lone_job_is_told_from_a_crowd() {
+        let q = FairQueue::new(100, 10);
+        q.push("flood", "f1").unwrap();
+        q.push("flood", "f2").unwrap();
+        q.push("user", "u1").unwrap();
+        let mut got = Vec::new();
+        q.serve_one_alone(|job| got.push(job));
+        assert_eq!(got, ["u1"], "only the lone job is taken");
+        // One flood job left waiting, but another of its address is in
+        // service: not alone either.
+        let mut state = lock(&q.state);
+        let flood = state.flows.get_mut("flood").unwrap();
+        flood.waiting.pop_front();
+        flood.in_service = 1;
+        state.queued -= 1;
+        assert!(state.next(Take::Alone).is_none());
+        assert!(state.next(Take::Any).is_some());
     }
 
     #[test]
@@ -221,8 +262,8 @@ mod tests {
             q.push("A", job).unwrap();
         }
         // Two threads hold A's jobs; B, arriving later, is next.
-        assert_eq!(q.take(), ("A".to_owned(), "a1"));
-        assert_eq!(q.take(), ("A".to_owned(), "a2"));
+        assert_eq!(q.take(Take::Any), ("A".to_owned(), "a1"));
+        assert_eq!(q.take(Take::Any), ("A".to_owned(), "a2"));
         q.push("B", "b1").unwrap();
         assert_eq!(serve(&q, 1), ["b1"]);
         q.done("A");
@@ -241,7 +282,7 @@ mod tests {
         assert!(!q.has_room("C"));
         assert_eq!(q.push("C", "c1").unwrap_err().0, Refused::Full);
         // A job in service no longer holds a waiting place.
-        let (address, _a1) = q.take();
+        let (address, _a1) = q.take(Take::Any);
         q.push("A", "a3").unwrap();
         q.done(&address);
         assert_eq!(q.len(), 3);

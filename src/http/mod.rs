@@ -86,6 +86,12 @@ pub fn start(ctx: Arc<Ctx>) -> std::io::Result<Backend> {
         let (ctx, lanes) = (ctx.clone(), lanes.clone());
         spawn(format!("hash-{i}"), move || hasher(&ctx, &lanes.hashing))?;
     }
+    let (prompt_ctx, prompt_lanes) = (ctx.clone(), lanes.clone());
+    spawn("hash-prompt".into(), move || loop {
+        prompt_lanes
+            .hashing
+            .serve_one_alone(|job| run(&prompt_ctx, job));
+    })?;
     for i in 0..ctx.config.lanes.outbound_threads {
         let (ctx, lanes) = (ctx.clone(), lanes.clone());
         spawn(format!("out-{i}"), move || loop {
@@ -198,6 +204,12 @@ fn busy() -> Reply {
 /// How much lower than the rest the hashing threads run (a nice value).
 const HASHING_NICENESS: i32 = 5;
 
+/// Runs any hashing job at a lower priority. Beside these threads,
+/// `hash-prompt` runs at the normal priority but takes only a lone job (the
+/// one job of its address): a user logging in while another address floods
+/// the lane, and the CPU with cheap refused requests, must not wait for a
+/// thread that the flood's CPU use starves, while a login storm (many jobs
+/// of one address) still leaves the CPU to everything else.
 fn hasher(ctx: &Ctx, queue: &FairQueue<Job>) {
     // On Linux the nice value is per thread: this lowers only this one, so
     // that while the CPU is short, logins wait rather than everything else.
