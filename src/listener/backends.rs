@@ -25,6 +25,13 @@ const MAX_IDLE: usize = 8;
 /// How long an idle backend connection is kept.
 const KEEP_IDLE: Duration = Duration::from_secs(2);
 
+/// A connection to tiny_http, and whether tiny_http has answered on it
+/// before (then a thread of its pool serves it; see `Bridge::poke_if_stuck`).
+pub struct Backend {
+    pub stream: UnixStream,
+    pub answered_before: bool,
+}
+
 pub struct Backends {
     path: Arc<Path>,
     idle: Mutex<Vec<(UnixStream, Instant)>>,
@@ -80,7 +87,7 @@ impl Backends {
 
     /// A non-blocking connection to tiny_http: the most recently kept one
     /// that is still sound, or a new one.
-    pub fn take(&self) -> io::Result<UnixStream> {
+    pub fn take(&self) -> io::Result<Backend> {
         let (reused, expired) = {
             let mut idle = lock(&self.idle);
             let expired = take_expired(&mut idle);
@@ -89,11 +96,17 @@ impl Backends {
         // Closed outside the lock (no lock is held across I/O).
         drop(expired);
         match reused {
-            Some((stream, _)) if sound(&stream) => Ok(stream),
+            Some((stream, _)) if sound(&stream) => Ok(Backend {
+                stream,
+                answered_before: true,
+            }),
             _ => {
                 let stream = UnixStream::connect(&*self.path)?;
                 stream.set_nonblocking(true)?;
-                Ok(stream)
+                Ok(Backend {
+                    stream,
+                    answered_before: false,
+                })
             }
         }
     }

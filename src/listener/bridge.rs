@@ -79,6 +79,8 @@ struct InFlight {
 struct Bridge<'a> {
     client: Transport,
     backend: UnixStream,
+    /// tiny_http has answered on `backend` (see `poke_if_stuck`).
+    answered_before: bool,
     backends: &'a Backends,
     peer: SocketAddr,
     limits: &'a Limits,
@@ -117,7 +119,7 @@ pub fn run(
     slot: &Slot,
 ) {
     let backend = match backends.take() {
-        Ok(s) => s,
+        Ok(b) => b,
         Err(e) => {
             log::error!("cannot reach the HTTP backend: {e}");
             return reply_and_close(client, 503, "server_unavailable");
@@ -126,7 +128,8 @@ pub fn run(
     let now = Instant::now();
     let mut bridge = Bridge {
         client,
-        backend,
+        backend: backend.stream,
+        answered_before: backend.answered_before,
         backends,
         peer,
         limits,
@@ -526,6 +529,7 @@ impl Bridge<'_> {
         if let Some(flight) = self.in_flight.take() {
             self.closing |= flight.close;
         }
+        self.answered_before = true;
         self.idle_since = Instant::now();
     }
 
@@ -566,8 +570,15 @@ impl Bridge<'_> {
     /// bridged connection holds a pool thread while it lives). Opening and
     /// closing an empty connection frees it: tiny_http then starts a thread
     /// (or wakes a waiting one), which runs the queued connection next.
-    /// Done while an answer is overdue; returns when to check again.
+    /// Done while the first answer on a backend connection is overdue
+    /// (once tiny_http has answered on it, a thread serves it, and a slow
+    /// answer is a slow handler: poking then only costs every connection
+    /// waiting for a password hash ten connects a second); returns when to
+    /// check again.
     fn poke_if_stuck(&mut self, now: Instant) -> Option<Instant> {
+        if self.answered_before {
+            return None;
+        }
         let flight = self.in_flight.as_mut()?;
         if !flight.answer.untouched() {
             return None;
