@@ -68,7 +68,7 @@ impl Event {
     /// The frame `to` hears of this event, if any, with a fresh `resolve_id`.
     pub fn render(&self, to: &Audience) -> Option<String> {
         let mut v = self.fields(to)?;
-        v["resolve_id"] = Value::String(fresh_id());
+        v["resolve_id"] = Value::String(crate::auth::token::uuid4());
         Some(v.to_string())
     }
 
@@ -135,28 +135,6 @@ fn original_sent_logout(reason: EndReason) -> bool {
 
 fn presence(kind: &str, m: &RunningModule) -> Value {
     json!({"type": kind, "name": m.name, "port": m.port, "url": m.url})
-}
-
-/// A random (version 4) UUID, the shape of the original clients' ids.
-fn fresh_id() -> String {
-    let mut b: [u8; 16] = crate::auth::token::random_bytes().unwrap_or_else(|_| {
-        // Uniqueness is all a resolve_id of a broadcast needs.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        nanos.to_le_bytes()
-    });
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 #[cfg(test)]

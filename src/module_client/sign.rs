@@ -46,28 +46,7 @@ impl Signer {
     }
 }
 
-/// A random (version 4) UUID, as the original client's `resolve_id`s.
-pub fn uuid4() -> String {
-    let mut b: [u8; 16] = crate::auth::token::random_bytes().unwrap_or_else(|_| {
-        // The OS generator failing is not recoverable for the platform, but a
-        // client can still number its requests uniquely enough.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        nanos.to_le_bytes()
-    });
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
+pub use crate::auth::token::uuid4;
 
 #[cfg(test)]
 mod tests {
