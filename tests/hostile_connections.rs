@@ -7,7 +7,7 @@ mod common;
 
 use common::attack::{connect_from, in_parallel, loopback, threads_and_fds, Prober};
 use common::hub::{hub, raw, signer, start_module};
-use common::{tls_handshake, wait_until, Server};
+use common::{tls_handshake, Server};
 use serde_json::json;
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -79,13 +79,7 @@ fn module_connections_that_sign_nothing_are_closed_and_capped() {
         json!({"type": "get_running_modules"}),
     );
     assert_eq!(reply["success"], true, "{reply}");
-    let mut now = (0, 0);
-    let back = wait_until(Duration::from_secs(15), || {
-        now = threads_and_fds(pid);
-        // The module connection still open accounts for one thread.
-        now.0 <= before.0 + 3 && now.1 <= before.1 + 6
-    });
-    assert!(back, "threads/fds {now:?}, baseline {before:?}");
+    common::attack::assert_back_to_baseline(pid, before, (3, 6));
 }
 
 /// Opens connections from `from` that do nothing: every other one stops
@@ -153,10 +147,5 @@ fn idle_and_half_open_connections_from_a_few_addresses_make_room_for_others() {
         reply["success"], true,
         "the module lost its connection: {reply}"
     );
-    let mut now = (0, 0);
-    let back = wait_until(Duration::from_secs(15), || {
-        now = threads_and_fds(pid);
-        now.0 <= before.0 + 2 && now.1 <= before.1 + 4
-    });
-    assert!(back, "threads/fds {now:?}, baseline {before:?}");
+    common::attack::assert_back_to_baseline(pid, before, (2, 4));
 }

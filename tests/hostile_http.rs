@@ -6,7 +6,7 @@
 mod common;
 
 use common::attack::{in_parallel, loopback, threads_and_fds, Prober};
-use common::{wait_until, Resp, Server, TestDb, ADMIN_NAME, ADMIN_PASSWORD};
+use common::{Resp, Server, TestDb, ADMIN_NAME, ADMIN_PASSWORD};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,17 +36,7 @@ const GET_LOGIN: &[u8] = b"GET /login HTTP/1.1\r\nHost: localhost\r\n\r\n";
 fn assert_recovers(server: &Server, baseline: (usize, usize)) {
     assert_eq!(server.client().get("/login").status, 200);
     let pid = server.pid().expect("running");
-    let mut now = (0, 0);
-    let back = wait_until(Duration::from_secs(15), || {
-        now = threads_and_fds(pid);
-        now.0 <= baseline.0 + 2 && now.1 <= baseline.1 + 4
-    });
-    let names = common::attack::thread_names(pid);
-    if !back && std::env::var_os("SSE_TEST_HOLD_ON_FAILURE").is_some() {
-        eprintln!("holding pid {pid} for inspection");
-        std::thread::sleep(Duration::from_secs(120));
-    }
-    assert!(back, "threads/fds {now:?}, baseline {baseline:?}: {names}");
+    common::attack::assert_back_to_baseline(pid, baseline, (2, 4));
 }
 
 fn baseline(server: &Server) -> (usize, usize) {

@@ -8,7 +8,7 @@ mod common;
 
 use common::attack::{connect_from, in_parallel, loopback, threads_and_fds, Prober};
 use common::hub::{hub, raw, signer, start_module};
-use common::{tls_handshake, wait_until, Server};
+use common::{tls_handshake, Server};
 use serde_json::json;
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -85,10 +85,5 @@ fn named_connections_that_never_sign_hold_little_and_are_closed() {
         json!({"type": "get_running_modules"}),
     );
     assert_eq!(reply["success"], true, "{reply}");
-    let mut now = (0, 0);
-    let back = wait_until(Duration::from_secs(15), || {
-        now = threads_and_fds(pid);
-        now.0 <= before.0 + 3 && now.1 <= before.1 + 6
-    });
-    assert!(back, "threads/fds {now:?}, baseline {before:?}");
+    common::attack::assert_back_to_baseline(pid, before, (3, 6));
 }

@@ -193,3 +193,19 @@ pub fn thread_names(pid: u32) -> String {
     }
     format!("{names:?}")
 }
+
+/// Waits up to 15 s for process `pid`'s threads and descriptors to come
+/// back within `slack` of `baseline`; panics with what is still there.
+#[track_caller]
+pub fn assert_back_to_baseline(pid: u32, baseline: (usize, usize), slack: (usize, usize)) {
+    let mut now = (0, 0);
+    let back = super::wait_until(Duration::from_secs(15), || {
+        now = threads_and_fds(pid);
+        now.0 <= baseline.0 + slack.0 && now.1 <= baseline.1 + slack.1
+    });
+    assert!(
+        back,
+        "threads/fds {now:?}, baseline {baseline:?}: {}",
+        thread_names(pid)
+    );
+}
