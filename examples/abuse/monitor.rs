@@ -23,6 +23,9 @@ pub struct Sample {
     pub rss_kib: u64,
     pub threads: u64,
     pub fds: u64,
+    /// Connections to PostgreSQL: the pool's, which it keeps while they are
+    /// in use and closes after `pg_pool_idle_seconds`.
+    pub db_conns: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,13 +74,14 @@ impl<T: Send + 'static> Looper<T> {
 pub struct Sampler(Looper<Sample>);
 
 impl Sampler {
-    pub fn start(pid: u32) -> Sampler {
+    pub fn start(pid: u32, pg_port: u16) -> Sampler {
         Sampler(Looper::start(SAMPLE_EVERY, move || {
             Some(Sample {
                 at: Instant::now(),
                 rss_kib: procfs::rss_kib(pid).ok()?,
                 threads: procfs::threads(pid).ok()?,
                 fds: procfs::open_fds(pid).ok()?,
+                db_conns: procfs::tcp_connections_to(pid, pg_port).ok()?,
             })
         }))
     }

@@ -33,6 +33,10 @@ impl Pg {
         Pg { fields }
     }
 
+    pub fn port(&self) -> u16 {
+        self.get("port").parse().unwrap_or(5432)
+    }
+
     fn get(&self, key: &str) -> &str {
         self.fields
             .iter()
@@ -53,7 +57,7 @@ impl Pg {
 
     /// The config keys that point the platform at database `db`.
     fn config(&self, db: &str) -> Value {
-        json!({"pghost": self.get("host"), "pgport": self.get("port").parse::<u16>().unwrap_or(5432),
+        json!({"pghost": self.get("host"), "pgport": self.port(),
                "pguser": self.get("user"), "pgpassword": self.get("password"), "pgdb": db})
     }
 }
@@ -95,6 +99,11 @@ fn random_hex(n: usize) -> String {
 }
 
 impl Platform {
+    /// The port of the PostgreSQL the platform uses.
+    pub fn pg_port(&self) -> u16 {
+        self.pg.port()
+    }
+
     pub fn start(env: &Env, name: &str, launch: &Launch) -> Res<Platform> {
         let dir = env.dir.join(name);
         std::fs::create_dir_all(&dir)?;

@@ -14,6 +14,7 @@ pub struct Row {
     pub rss_kib: Span,
     pub threads: Span,
     pub fds: Span,
+    pub db_conns: Span,
 }
 
 impl Row {
@@ -30,6 +31,7 @@ impl Row {
             rss_kib: Span::default(),
             threads: Span::default(),
             fds: Span::default(),
+            db_conns: Span::default(),
         }
     }
 
@@ -44,6 +46,7 @@ impl Row {
         self.rss_kib = span(samples, start, after, |s| s.rss_kib);
         self.threads = span(samples, start, after, |s| s.threads);
         self.fds = span(samples, start, after, |s| s.fds);
+        self.db_conns = span(samples, start, after, |s| s.db_conns);
     }
 
     pub fn held(&self) -> bool {

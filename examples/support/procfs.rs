@@ -40,6 +40,47 @@ pub fn open_fds(pid: u32) -> Res<u64> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
 }
 
+/// The process's established TCP connections to remote `port`: its sockets
+/// (the `socket:[inode]` links in /proc/PID/fd) that /proc/PID/net/tcp and
+/// tcp6 show connected to that port. For the database pool's connections.
+#[allow(dead_code)]
+pub fn tcp_connections_to(pid: u32, port: u16) -> Res<u64> {
+    let mut inodes = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let Ok(link) = std::fs::read_link(entry?.path()) else {
+            continue; // closed meanwhile
+        };
+        let link = link.to_string_lossy();
+        if let Some(inode) = link
+            .strip_prefix("socket:[")
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_owned());
+        }
+    }
+    let mut count = 0;
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue; // no IPv6
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, _, remote, state, _, _, _, _, _, inode, ..] = fields[..] else {
+                continue;
+            };
+            let remote_port = remote
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            const ESTABLISHED: &str = "01";
+            if state == ESTABLISHED && remote_port == Some(port) && inodes.contains(inode) {
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
+
 /// The value at fraction `p` (0 to 1) of sorted durations; zero when empty.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

@@ -32,6 +32,9 @@ pub struct PgConfig {
     pub port: u16,
     pub dbname: String,
     pub pool_size: u32,
+    /// A pooled connection idle this long is closed (the pool checks every
+    /// 30 s), so that a burst does not keep `pool_size` connections open.
+    pub pool_idle: Duration,
     /// How long a request waits for a pooled connection before answering 503.
     pub checkout_timeout: Duration,
 }
@@ -186,6 +189,7 @@ impl Config {
                 port: f.int("pgport", 5432, 1, 65_535)? as u16,
                 dbname: f.string("pgdb")?,
                 pool_size: f.int("pg_pool_size", 16, 1, 1000)? as u32,
+                pool_idle: f.secs("pg_pool_idle_seconds", 30, 1, 86_400)?,
                 checkout_timeout: f.secs("pg_checkout_timeout_seconds", 3, 1, 600)?,
             },
             admin: admin(&mut f)?,

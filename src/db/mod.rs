@@ -94,6 +94,7 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(cfg.pool_size)
             .min_idle(Some(1))
+            .idle_timeout(Some(cfg.pool_idle))
             .connection_timeout(cfg.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
