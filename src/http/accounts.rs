@@ -10,7 +10,7 @@ use super::validate;
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
-use crate::db::users::{self, CreateError, Credentials, NewUser, User};
+use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use serde_json::json;
@@ -28,7 +28,7 @@ fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
 
 /// 409 when the email or the nickname (or a look-alike of it) is taken;
 /// checked before hashing so that a taken name costs none, and again by
-/// `users::create` with the insert.
+/// `users::create_with_password` with the insert.
 fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
     let mut conn = ctx.db.conn()?;
     if !users::by_email(&mut *conn, email)?.is_empty() {
@@ -64,14 +64,9 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let new = NewUser {
-        email,
-        name: nickname,
-        hashed_password: Some(&hash),
-        role: "guest",
-        google_user: false,
-    };
-    let user = users::create(&mut *ctx.db.conn()?, &new).map_err(taken)?;
+    let user =
+        users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
+            .map_err(taken)?;
     log::info!("registered user {}", user.id);
     signed_in(ctx, req, &user)
 }
@@ -365,7 +360,7 @@ pub fn user_json(user: &User) -> serde_json::Value {
         "id": user.id,
         "name": user.name,
         "email": user.email,
-        "role": user.role,
+        "role": user.role.as_str(),
         "google_user": user.google_user,
     })
 }

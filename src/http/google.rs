@@ -130,14 +130,7 @@ fn create(ctx: &Ctx, identity: &Identity) -> Result<User, Create> {
             n if n <= NAME_VARIANTS => format!("{base} {n}"),
             _ => format!("{base} {}", random_suffix()?),
         };
-        let new = users::NewUser {
-            email: &identity.email,
-            name: &name,
-            hashed_password: None,
-            role: "guest",
-            google_user: true,
-        };
-        match users::create(&mut *conn, &new) {
+        match users::create_google(&mut *conn, &identity.email, &name) {
             Ok(user) => {
                 log::info!("accounts: created Google user {}", user.id);
                 return Ok(user);
