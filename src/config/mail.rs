@@ -70,8 +70,8 @@ pub struct ResetConfig {
 pub(super) fn reset(f: &mut Fields) -> Result<ResetConfig, ConfigError> {
     Ok(ResetConfig {
         ttl: f.secs("reset_ttl_seconds", 3600, 1, 7 * 86_400)?,
-        max_per_email: f.int("reset_max_per_email", 5, 1, 1_000_000)? as u32,
-        max_per_address: f.int("reset_max_per_address", 5, 1, 1_000_000)? as u32,
+        max_per_email: f.int("reset_max_per_email", 5, 1, 1_000_000)?,
+        max_per_address: f.int("reset_max_per_address", 5, 1, 1_000_000)?,
         window: f.secs("reset_window_seconds", 3600, 1, 7 * 86_400)?,
     })
 }
@@ -115,16 +115,16 @@ pub(super) fn smtp(f: &mut Fields, base: &Path) -> Result<Option<SmtpConfig>, Co
     }
     let config = SmtpConfig {
         host,
-        port: s.int("port", default_port, 1, 65_535)? as u16,
+        port: s.int("port", default_port, 1, 65_535)?,
         security,
         credentials,
         from,
         ca_file: s.opt_string("ca_file")?.map(|p| base.join(p)),
         platform_name: s.string_or("platform_name", "SSE Platform")?,
         timeout: s.secs("timeout_seconds", 10, 1, 600)?,
-        max_attempts: s.int("max_attempts", 4, 1, 100)? as u32,
+        max_attempts: s.int("max_attempts", 4, 1, 100)?,
         retry_delay: s.secs("retry_delay_seconds", 30, 1, 86_400)?,
-        queue_len: s.int("queue_len", 256, 1, 1_000_000)? as usize,
+        queue_len: s.int("queue_len", 256, 1, 1_000_000)?,
     };
     s.warn_unknown();
     Ok(Some(config))
