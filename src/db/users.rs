@@ -252,8 +252,10 @@ fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateError
         .query_one(&sql, &params)
         .map_err(|e| match DbError::from(e) {
             // The unique indexes of `sql/003`, if they exist, agree with us.
-            DbError::Duplicate(c) if c.contains("email") => CreateError::EmailTaken,
-            DbError::Duplicate(_) => CreateError::NameTaken,
+            DbError::Duplicate { constraint, .. } if constraint.contains("email") => {
+                CreateError::EmailTaken
+            }
+            DbError::Duplicate { .. } => CreateError::NameTaken,
             other => CreateError::Db(other),
         })?;
     let user = credentials(&row)?.user;

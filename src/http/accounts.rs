@@ -231,11 +231,7 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
         });
     match stored {
         Ok(()) => log::info!("upgraded password hash of user {}", creds.user.id),
-        Err(e) => log::warn!(
-            "hash upgrade of user {} failed: {}",
-            creds.user.id,
-            e.reason
-        ),
+        Err(e) => log::warn!("hash upgrade of user {} failed: {e}", creds.user.id),
     }
 }
 

@@ -25,7 +25,7 @@ pub(super) enum HubError {
     /// `module_permissions` does not allow it.
     Denied,
     Db(DbError),
-    Internal(String),
+    Internal(AuthError),
 }
 
 impl From<DbError> for HubError {
@@ -38,7 +38,7 @@ impl From<AuthError> for HubError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Db(e) => HubError::Db(e),
-            other => HubError::Internal(other.to_string()),
+            other => HubError::Internal(other),
         }
     }
 }
@@ -184,8 +184,8 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
             log::info!("{}: {} refused by module_permissions", r.origin, r.kind);
             Outcome::Reply(failure("permission_denied", None))
         }
-        Err(HubError::Db(DbError::Unavailable(e))) => {
-            log::warn!("{} {}: database unavailable: {e}", s.peer.name(), r.kind);
+        Err(HubError::Db(e)) if e.is_unavailable() => {
+            log::warn!("{} {}: {e}", s.peer.name(), r.kind);
             Outcome::Reply(failure("database_unavailable", None))
         }
         Err(HubError::Db(e)) => {
