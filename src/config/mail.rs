@@ -5,6 +5,7 @@
 
 use super::fields::Fields;
 use super::ConfigError;
+use lettre::message::Mailbox;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,8 @@ pub struct SmtpConfig {
     pub security: SmtpSecurity,
     /// Both or neither of username and password.
     pub credentials: Option<(String, String)>,
-    /// The sender, `Name <address>` or a bare address.
-    pub from: String,
+    /// The sender, `Name <address>` or a bare address, parsed once here.
+    pub from: Mailbox,
     /// Extra trusted root certificates (PEM), for a relay with a private CA.
     pub ca_file: Option<PathBuf>,
     /// Named in the subject and text of every mail.
@@ -52,7 +53,7 @@ impl fmt::Debug for SmtpConfig {
             .field("port", &self.port)
             .field("security", &self.security)
             .field("username", &self.credentials.as_ref().map(|(u, _)| u))
-            .field("from", &self.from)
+            .field("from", &self.from.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -109,10 +110,10 @@ pub(super) fn smtp(f: &mut Fields, base: &Path) -> Result<Option<SmtpConfig>, Co
         (Some(_), None) => return Err(s.error("password", "missing: username needs a password")),
         (None, Some(_)) => return Err(s.error("username", "missing: password needs a username")),
     };
-    let from = s.string("from")?;
-    if let Err(e) = from.parse::<lettre::message::Mailbox>() {
-        return Err(s.error("from", format!("'{from}' is not a mail address: {e}")));
-    }
+    let from_text = s.string("from")?;
+    let from: Mailbox = from_text
+        .parse()
+        .map_err(|e| s.error("from", format!("'{from_text}' is not a mail address: {e}")))?;
     let config = SmtpConfig {
         host,
         port: s.int("port", default_port, 1, 65_535)?,

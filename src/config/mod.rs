@@ -272,6 +272,15 @@ impl Config {
         Ok(())
     }
 
+    /// The certificate and key files when TLS is on. [`Config::load`]
+    /// refuses `tls` without both, so `None` means TLS is off.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        match (&self.ssl_cert, &self.ssl_key) {
+            (Some(cert), Some(key)) if self.tls => Some((cert, key)),
+            _ => None,
+        }
+    }
+
     /// Whether the session cookie carries `Secure`: as `cookie_secure` says,
     /// else when browsers reach the platform over HTTPS (TLS here, or a
     /// TLS-terminating proxy that `public_url` names). Without it, a module

@@ -90,6 +90,14 @@ pub(super) fn user_from_row(row: &Row) -> Result<User, DbError> {
     })
 }
 
+impl Credentials {
+    /// The stored bcrypt hash; `None` for an account without a password
+    /// (a Google account: NULL, or empty as the original wrote it).
+    pub fn password_hash(&self) -> Option<&str> {
+        self.hashed_password.as_deref().filter(|h| !h.is_empty())
+    }
+}
+
 fn credentials(row: &Row) -> Result<Credentials, DbError> {
     Ok(Credentials {
         user: user_from_row(row)?,

@@ -48,12 +48,12 @@ pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let client = req.client();
     ctx.register_per_address
         .check(&client)
-        .map_err(too_many_attempts)?;
+        .map_err(ApiError::too_many_attempts)?;
     let (email, nickname, _) = registration(req)?;
     check_free(ctx, email, nickname)?;
     ctx.register_per_address
         .attempt(&client)
-        .map_err(too_many_attempts)?;
+        .map_err(ApiError::too_many_attempts)?;
     Ok(Lane::Hashing)
 }
 
@@ -173,13 +173,8 @@ impl<'r> LoginAttempt<'r> {
             .check(&pair)
             .and_then(|()| ctx.account_failures.check(account))
             .and_then(|()| ctx.address_failures.check(&self.address))
-            .map_err(too_many_attempts)
+            .map_err(ApiError::too_many_attempts)
     }
-}
-
-/// The answer to a used-up limit: 429 with the seconds left to wait.
-pub fn too_many_attempts(wait: u64) -> ApiError {
-    ApiError::new(429, "too_many_attempts").retry_after(wait)
 }
 
 /// Exactly one account must match, and its password. Every path spends one
@@ -199,7 +194,7 @@ fn check_password(
         return Err(ApiError::conflict(reason));
     }
     let creds = found.remove(0);
-    let Some(hash) = creds.hashed_password.as_deref().filter(|h| !h.is_empty()) else {
+    let Some(hash) = creds.password_hash() else {
         ctx.passwords.verify_nothing(password);
         return Err(ApiError::unauthorized("google_account_has_no_password"));
     };
@@ -212,7 +207,7 @@ fn check_password(
 /// Re-hashes a password stored at a lower cost than configured. Failure is
 /// harmless: the old hash still works, and the next login tries again.
 fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
-    let Some(old) = creds.hashed_password.as_deref() else {
+    let Some(old) = creds.password_hash() else {
         return;
     };
     if !ctx.passwords.needs_rehash(old) {
@@ -274,8 +269,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let old = req.require("old_password")?;
     let new = req.require("new_password")?;
     let creds = credentials(ctx, &session)?;
-    let hash = creds.hashed_password.as_deref().filter(|h| !h.is_empty());
-    let Some(hash) = hash else {
+    let Some(hash) = creds.password_hash() else {
         return Err(ApiError::bad_request("google_account_has_no_password"));
     };
     if !ctx.passwords.verify(old, hash) {
@@ -304,7 +298,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 pub fn admit_deletion(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let session = authenticate(ctx, req)?;
     let creds = credentials(ctx, &session)?;
-    match creds.hashed_password.as_deref().filter(|h| !h.is_empty()) {
+    match creds.password_hash() {
         None => Ok(Lane::Outbound),
         Some(_) => Ok(Lane::Hashing),
     }
@@ -314,7 +308,7 @@ pub fn admit_deletion(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
 pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let session = authenticate(ctx, req)?;
     let creds = credentials(ctx, &session)?;
-    match creds.hashed_password.as_deref().filter(|h| !h.is_empty()) {
+    match creds.password_hash() {
         // A Google account has no password: a fresh ID token confirms.
         None => super::google::confirm_deletion(ctx, req, &creds.user)?,
         Some(hash) => {

@@ -92,6 +92,17 @@ impl ApiError {
         Self::new(409, reason)
     }
 
+    /// 429 with `Retry-After`: a limit of attempts is used up for `wait`
+    /// more seconds (the limiters' `check` gives it).
+    pub fn too_many_attempts(wait: u64) -> Self {
+        Self::new(429, "too_many_attempts").retry_after(wait)
+    }
+
+    /// The same for reset mails, whose word the pages know as a request's.
+    pub fn too_many_requests(wait: u64) -> Self {
+        Self::new(429, "too_many_requests").retry_after(wait)
+    }
+
     pub const fn missing_parameter() -> Self {
         Self::bad_request("missing_query_parameter")
     }

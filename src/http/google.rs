@@ -60,9 +60,9 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         .as_ref()
         .ok_or(ApiError::new(503, "google_signin_not_configured"))?;
     let address = req.client();
-    if let Err(wait) = ctx.address_failures.check(&address) {
-        return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
-    }
+    ctx.address_failures
+        .check(&address)
+        .map_err(ApiError::too_many_attempts)?;
     let failed = ApiError::unauthorized("google_authentication_failed");
     match oidc.verify(token) {
         Ok(identity) if validate::email(&identity.email).is_ok() => Ok(identity),
