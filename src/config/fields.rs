@@ -23,6 +23,14 @@ impl Fields {
         }
     }
 
+    /// The keys of a JSON object (of anything else: none) as if read from
+    /// `c.json`, for tests.
+    #[cfg(test)]
+    pub fn of_json(value: Value) -> Self {
+        let map = value.as_object().cloned().unwrap_or_default();
+        Fields::new(Path::new("c.json"), map)
+    }
+
     /// The object under `key` (`"smtp": {...}`) as fields of its own;
     /// `None` when the key is absent or null.
     pub fn section(&mut self, key: &str) -> Result<Option<Fields>, ConfigError> {
@@ -165,16 +173,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(value: Value) -> Fields {
-        Fields::new(
-            Path::new("c.json"),
-            value.as_object().cloned().unwrap_or_default(),
-        )
-    }
-
     #[test]
     fn whole_numbers_of_the_callers_type() {
-        let mut f = fields(json!({"port": "5433", "big": 70_000, "neg": -1, "x": 1.5}));
+        let mut f = Fields::of_json(json!({"port": "5433", "big": 70_000, "neg": -1, "x": 1.5}));
         assert_eq!(f.int::<u16>("port", 1, 1, 65_535).unwrap(), 5433);
         assert_eq!(f.int::<u16>("absent", 7, 1, 65_535).unwrap(), 7);
         let err = f.int::<u16>("big", 1, 1, 65_535).unwrap_err();

@@ -144,18 +144,10 @@ mod tests {
     use serde_json::json;
 
     fn parse(smtp: serde_json::Value) -> Result<Option<SmtpConfig>, ConfigError> {
-        let map = json!({ "smtp": smtp })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        smtp_of(map)
-    }
-
-    fn smtp_of(
-        map: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Option<SmtpConfig>, ConfigError> {
-        let mut f = Fields::new(Path::new("c.json"), map);
-        smtp(&mut f, Path::new("/etc"))
+        super::smtp(
+            &mut Fields::of_json(json!({ "smtp": smtp })),
+            Path::new("/etc"),
+        )
     }
 
     #[test]
@@ -169,7 +161,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.port, 465);
-        assert!(smtp_of(Default::default()).unwrap().is_none());
+        let mut none = Fields::of_json(json!({}));
+        assert!(smtp(&mut none, Path::new("/etc")).unwrap().is_none());
     }
 
     #[test]
