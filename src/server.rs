@@ -195,14 +195,14 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
         return Ok(());
     }
     let hash = passwords.hash(&admin.password)?;
-    let new = users::NewUser {
-        email: &admin.email,
-        name: &admin.username,
-        hashed_password: Some(&hash),
-        role: "admin",
-        google_user: false,
-    };
-    match users::create(&mut *conn, &new) {
+    let created = users::create_with_password(
+        &mut *conn,
+        &admin.email,
+        &admin.username,
+        &hash,
+        users::Role::Admin,
+    );
+    match created {
         Ok(_) => log::info!("admin: created account '{}'", admin.username),
         // Another start-up made it meanwhile.
         Err(users::CreateError::EmailTaken) => {

@@ -22,9 +22,9 @@ pub enum AuthError {
     /// The database behind sessions or users failed.
     Db(crate::db::DbError),
     /// bcrypt refused a hash or a password (a corrupt stored hash, say).
-    Hash(String),
+    Hash(bcrypt::BcryptError),
     /// The OS random generator failed; nothing secret can be made.
-    Random(String),
+    Random(getrandom::Error),
 }
 
 impl fmt::Display for AuthError {
@@ -37,7 +37,15 @@ impl fmt::Display for AuthError {
     }
 }
 
-impl std::error::Error for AuthError {}
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthError::Db(e) => Some(e),
+            AuthError::Hash(e) => Some(e),
+            AuthError::Random(e) => Some(e),
+        }
+    }
+}
 
 impl From<crate::db::DbError> for AuthError {
     fn from(e: crate::db::DbError) -> Self {
@@ -47,6 +55,6 @@ impl From<crate::db::DbError> for AuthError {
 
 impl From<bcrypt::BcryptError> for AuthError {
     fn from(e: bcrypt::BcryptError) -> Self {
-        AuthError::Hash(e.to_string())
+        AuthError::Hash(e)
     }
 }

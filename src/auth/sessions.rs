@@ -15,7 +15,7 @@ use super::ended::{EndListener, EndReason, Ended, Pending};
 use super::token::{self, TokenHash};
 use super::AuthError;
 use crate::db::sessions::DeletedRow;
-use crate::db::users::User;
+use crate::db::users::{Role, User};
 use crate::db::{sessions as sql, Db, DbError};
 use crate::sync::{lock, unix_now};
 use std::collections::HashMap;
@@ -305,10 +305,10 @@ impl SessionStore {
     }
 
     /// Applies a role change to the user's live sessions at once.
-    pub fn set_role(&self, user_id: i32, role: &str) {
+    pub fn set_role(&self, user_id: i32, role: Role) {
         for c in lock(&self.cache).values_mut() {
             if c.user.id == user_id {
-                c.user.role = role.to_owned();
+                c.user.role = role;
             }
         }
     }

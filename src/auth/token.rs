@@ -30,7 +30,7 @@ impl TokenHash {
 /// Fills `N` bytes from the operating system's random generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], AuthError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(AuthError::Random)?;
     Ok(bytes)
 }
 

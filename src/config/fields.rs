@@ -2,6 +2,7 @@
 
 use super::ConfigError;
 use serde_json::{Map, Value};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,6 +21,14 @@ impl Fields {
             map,
             prefix: String::new(),
         }
+    }
+
+    /// The keys of a JSON object (of anything else: none) as if read from
+    /// `c.json`, for tests.
+    #[cfg(test)]
+    pub fn of_json(value: Value) -> Self {
+        let map = value.as_object().cloned().unwrap_or_default();
+        Fields::new(Path::new("c.json"), map)
     }
 
     /// The object under `key` (`"smtp": {...}`) as fields of its own;
@@ -96,22 +105,30 @@ impl Fields {
         }
     }
 
-    /// An integer in `min..=max`; a numeric string is accepted too, since the
-    /// original's example config quotes `pgport`.
-    pub fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
-        let n = match self.map.remove(key) {
+    /// An integer in `min..=max`, of the type the caller stores (`u16` for
+    /// a port, `usize` for a count); a numeric string is accepted too, since
+    /// the original's example config quotes `pgport`.
+    pub fn int<T>(&mut self, key: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: Copy + PartialOrd + fmt::Display + TryFrom<i64>,
+    {
+        let n: Option<i64> = match self.map.remove(key) {
             None | Some(Value::Null) => return Ok(default),
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(s)) => s.trim().parse().ok(),
             Some(_) => None,
         };
-        match n {
-            Some(n) if (min..=max).contains(&n) => Ok(n),
-            Some(n) => Err(self.error(key, format!("{n} is out of range {min} to {max}"))),
-            None => Err(self.error(key, "expected a whole number")),
+        let Some(n) = n else {
+            return Err(self.error(key, "expected a whole number"));
+        };
+        // A number that does not fit `T` is outside `min..=max` too.
+        match T::try_from(n) {
+            Ok(v) if min <= v && v <= max => Ok(v),
+            _ => Err(self.error(key, format!("{n} is out of range {min} to {max}"))),
         }
     }
 
+    /// A number of seconds in `min..=max`, as a `Duration`.
     pub fn secs(
         &mut self,
         key: &str,
@@ -119,8 +136,7 @@ impl Fields {
         min: u64,
         max: u64,
     ) -> Result<Duration, ConfigError> {
-        let n = self.int(key, default as i64, min as i64, max as i64)?;
-        Ok(Duration::from_secs(n as u64))
+        Ok(Duration::from_secs(self.int(key, default, min, max)?))
     }
 
     /// A list of IP addresses (strings); empty when absent.
@@ -149,5 +165,24 @@ impl Fields {
         let text = self.string_or(key, default)?;
         text.parse()
             .map_err(|e| self.error(key, format!("'{text}': {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_numbers_of_the_callers_type() {
+        let mut f = Fields::of_json(json!({"port": "5433", "big": 70_000, "neg": -1, "x": 1.5}));
+        assert_eq!(f.int::<u16>("port", 1, 1, 65_535).unwrap(), 5433);
+        assert_eq!(f.int::<u16>("absent", 7, 1, 65_535).unwrap(), 7);
+        let err = f.int::<u16>("big", 1, 1, 65_535).unwrap_err();
+        assert_eq!(err.problem, "70000 is out of range 1 to 65535");
+        let err = f.secs("neg", 1, 1, 60).unwrap_err();
+        assert_eq!(err.problem, "-1 is out of range 1 to 60");
+        let err = f.int::<usize>("x", 1, 1, 9).unwrap_err();
+        assert_eq!(err.problem, "expected a whole number");
     }
 }

@@ -35,23 +35,27 @@ pub struct AttemptLimits {
 
 pub fn lanes(f: &mut Fields) -> Result<LaneConfig, ConfigError> {
     Ok(LaneConfig {
-        queue_per_address: f.int("hash_queue_per_address", 16, 1, 100_000)? as usize,
-        outbound_threads: f.int("outbound_threads", 2, 1, 64)? as usize,
-        outbound_queue: f.int("outbound_queue", 16, 1, 100_000)? as usize,
+        queue_per_address: f.int("hash_queue_per_address", 16, 1, 100_000)?,
+        outbound_threads: f.int("outbound_threads", 2, 1, 64)?,
+        outbound_queue: f.int("outbound_queue", 16, 1, 100_000)?,
     })
 }
 
 pub fn attempts(f: &mut Fields) -> Result<AttemptLimits, ConfigError> {
     Ok(AttemptLimits {
-        register_max_per_address: f.int("register_max_per_address", 30, 1, 1_000_000)? as u32,
+        register_max_per_address: f.int("register_max_per_address", 30, 1, 1_000_000)?,
         register_window: f.secs("register_window_seconds", 3600, 1, 86_400)?,
         login_max_failures_per_account: f.int(
             "login_max_failures_per_account",
             100,
             1,
             1_000_000,
-        )? as u32,
-        login_max_failures_per_address: f.int("login_max_failures_per_address", 50, 1, 1_000_000)?
-            as u32,
+        )?,
+        login_max_failures_per_address: f.int(
+            "login_max_failures_per_address",
+            50,
+            1,
+            1_000_000,
+        )?,
     })
 }

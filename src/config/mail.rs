@@ -5,6 +5,7 @@
 
 use super::fields::Fields;
 use super::ConfigError;
+use lettre::message::Mailbox;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,8 @@ pub struct SmtpConfig {
     pub security: SmtpSecurity,
     /// Both or neither of username and password.
     pub credentials: Option<(String, String)>,
-    /// The sender, `Name <address>` or a bare address.
-    pub from: String,
+    /// The sender, `Name <address>` or a bare address, parsed once here.
+    pub from: Mailbox,
     /// Extra trusted root certificates (PEM), for a relay with a private CA.
     pub ca_file: Option<PathBuf>,
     /// Named in the subject and text of every mail.
@@ -52,7 +53,7 @@ impl fmt::Debug for SmtpConfig {
             .field("port", &self.port)
             .field("security", &self.security)
             .field("username", &self.credentials.as_ref().map(|(u, _)| u))
-            .field("from", &self.from)
+            .field("from", &self.from.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -70,8 +71,8 @@ pub struct ResetConfig {
 pub(super) fn reset(f: &mut Fields) -> Result<ResetConfig, ConfigError> {
     Ok(ResetConfig {
         ttl: f.secs("reset_ttl_seconds", 3600, 1, 7 * 86_400)?,
-        max_per_email: f.int("reset_max_per_email", 5, 1, 1_000_000)? as u32,
-        max_per_address: f.int("reset_max_per_address", 5, 1, 1_000_000)? as u32,
+        max_per_email: f.int("reset_max_per_email", 5, 1, 1_000_000)?,
+        max_per_address: f.int("reset_max_per_address", 5, 1, 1_000_000)?,
         window: f.secs("reset_window_seconds", 3600, 1, 7 * 86_400)?,
     })
 }
@@ -109,22 +110,22 @@ pub(super) fn smtp(f: &mut Fields, base: &Path) -> Result<Option<SmtpConfig>, Co
         (Some(_), None) => return Err(s.error("password", "missing: username needs a password")),
         (None, Some(_)) => return Err(s.error("username", "missing: password needs a username")),
     };
-    let from = s.string("from")?;
-    if let Err(e) = from.parse::<lettre::message::Mailbox>() {
-        return Err(s.error("from", format!("'{from}' is not a mail address: {e}")));
-    }
+    let from_text = s.string("from")?;
+    let from: Mailbox = from_text
+        .parse()
+        .map_err(|e| s.error("from", format!("'{from_text}' is not a mail address: {e}")))?;
     let config = SmtpConfig {
         host,
-        port: s.int("port", default_port, 1, 65_535)? as u16,
+        port: s.int("port", default_port, 1, 65_535)?,
         security,
         credentials,
         from,
         ca_file: s.opt_string("ca_file")?.map(|p| base.join(p)),
         platform_name: s.string_or("platform_name", "SSE Platform")?,
         timeout: s.secs("timeout_seconds", 10, 1, 600)?,
-        max_attempts: s.int("max_attempts", 4, 1, 100)? as u32,
+        max_attempts: s.int("max_attempts", 4, 1, 100)?,
         retry_delay: s.secs("retry_delay_seconds", 30, 1, 86_400)?,
-        queue_len: s.int("queue_len", 256, 1, 1_000_000)? as usize,
+        queue_len: s.int("queue_len", 256, 1, 1_000_000)?,
     };
     s.warn_unknown();
     Ok(Some(config))
@@ -143,18 +144,10 @@ mod tests {
     use serde_json::json;
 
     fn parse(smtp: serde_json::Value) -> Result<Option<SmtpConfig>, ConfigError> {
-        let map = json!({ "smtp": smtp })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        smtp_of(map)
-    }
-
-    fn smtp_of(
-        map: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Option<SmtpConfig>, ConfigError> {
-        let mut f = Fields::new(Path::new("c.json"), map);
-        smtp(&mut f, Path::new("/etc"))
+        super::smtp(
+            &mut Fields::of_json(json!({ "smtp": smtp })),
+            Path::new("/etc"),
+        )
     }
 
     #[test]
@@ -168,7 +161,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.port, 465);
-        assert!(smtp_of(Default::default()).unwrap().is_none());
+        let mut none = Fields::of_json(json!({}));
+        assert!(smtp(&mut none, Path::new("/etc")).unwrap().is_none());
     }
 
     #[test]

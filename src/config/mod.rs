@@ -178,7 +178,7 @@ impl Config {
             ssl_cert: f.opt_string("ssl_cert")?.map(|p| base.join(p)),
             ssl_key: f.opt_string("ssl_key")?.map(|p| base.join(p)),
             bind: f.parsed("bind", "0.0.0.0")?,
-            port: f.int("port", 8888, 0, 65_535)? as u16,
+            port: f.int("port", 8888, 0, 65_535)?,
             public_url: f.opt_string("public_url")?,
             module_link_scheme: f.opt_string("module_link_scheme")?,
             verify_keys: base.join(f.string_or("verify_keys", "verify_keys.json")?),
@@ -186,9 +186,9 @@ impl Config {
                 user: f.string("pguser")?,
                 password: f.string_or("pgpassword", "")?,
                 host: f.string_or("pghost", "localhost")?,
-                port: f.int("pgport", 5432, 1, 65_535)? as u16,
+                port: f.int("pgport", 5432, 1, 65_535)?,
                 dbname: f.string("pgdb")?,
-                pool_size: f.int("pg_pool_size", 16, 1, 1000)? as u32,
+                pool_size: f.int("pg_pool_size", 16, 1, 1000)?,
                 pool_idle: f.secs("pg_pool_idle_seconds", 30, 1, 86_400)?,
                 checkout_timeout: f.secs("pg_checkout_timeout_seconds", 3, 1, 600)?,
             },
@@ -198,32 +198,32 @@ impl Config {
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
-            bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)? as u32,
-            max_connections: f.int("max_connections", 1024, 1, 1_000_000)? as usize,
-            max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)? as usize,
+            bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)?,
+            max_connections: f.int("max_connections", 1024, 1, 1_000_000)?,
+            max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)?,
             trusted_proxies: f.ip_list("trusted_proxies")?,
             header_timeout: f.secs("header_timeout_seconds", 10, 1, 3600)?,
             body_timeout: f.secs("body_timeout_seconds", 20, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
-            max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)? as usize,
+            max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)?,
             templates: templates::templates(&mut f)?,
-            worker_threads: f.int("worker_threads", default_workers(), 1, 1024)? as usize,
-            hash_threads: f.int("hash_threads", default_hash_threads(), 1, 256)? as usize,
-            hash_queue: f.int("hash_queue", 256, 1, 100_000)? as usize,
-            login_max_failures: f.int("login_max_failures", 10, 1, 1_000_000)? as u32,
+            worker_threads: f.int("worker_threads", default_workers(), 1, 1024)?,
+            hash_threads: f.int("hash_threads", default_hash_threads(), 1, 256)?,
+            hash_queue: f.int("hash_queue", 256, 1, 100_000)?,
+            login_max_failures: f.int("login_max_failures", 10, 1, 1_000_000)?,
             login_failure_window: f.secs("login_failure_window_seconds", 900, 1, 86_400)?,
             lanes: limits::lanes(&mut f)?,
             attempts: limits::attempts(&mut f)?,
             hub: HubConfig {
                 ping_interval: f.secs("hub_ping_interval_seconds", 30, 1, 3600)?,
                 ping_timeout: f.secs("hub_ping_timeout_seconds", 60, 1, 3600)?,
-                max_frame_bytes: f.int("hub_max_frame_bytes", 64 << 10, 1024, 16 << 20)? as usize,
-                queue_len: f.int("hub_queue_len", 1024, 1, 1_000_000)? as usize,
-                max_bad_messages: f.int("hub_max_bad_messages", 100, 1, 1_000_000)? as u32,
-                replay_capacity: f.int("hub_replay_capacity", 200_000, 1, 100_000_000)? as usize,
+                max_frame_bytes: f.int("hub_max_frame_bytes", 64 << 10, 1024, 16 << 20)?,
+                queue_len: f.int("hub_queue_len", 1024, 1, 1_000_000)?,
+                max_bad_messages: f.int("hub_max_bad_messages", 100, 1, 1_000_000)?,
+                replay_capacity: f.int("hub_replay_capacity", 200_000, 1, 100_000_000)?,
                 auth_timeout: f.secs("hub_auth_timeout_seconds", 10, 1, 3600)?,
-                max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)? as usize,
-                hold_messages: f.int("hub_hold_messages", 256, 0, 100_000)? as usize,
+                max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)?,
+                hold_messages: f.int("hub_hold_messages", 256, 0, 100_000)?,
                 hold: f.secs("hub_hold_seconds", 30, 1, 3600)?,
             },
             module_permissions: permissions::module_permissions(&mut f)?,
@@ -276,6 +276,15 @@ impl Config {
         Ok(())
     }
 
+    /// The certificate and key files when TLS is on. [`Config::load`]
+    /// refuses `tls` without both, so `None` means TLS is off.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        match (&self.ssl_cert, &self.ssl_key) {
+            (Some(cert), Some(key)) if self.tls => Some((cert, key)),
+            _ => None,
+        }
+    }
+
     /// Whether the session cookie carries `Secure`: as `cookie_secure` says,
     /// else when browsers reach the platform over HTTPS (TLS here, or a
     /// TLS-terminating proxy that `public_url` names). Without it, a module
@@ -318,14 +327,14 @@ fn admin(f: &mut Fields) -> Result<Option<AdminConfig>, ConfigError> {
 
 /// Workers mostly wait (on PostgreSQL, on the socket), so a few per core;
 /// more only add scheduling and made the p99 worse in docs/benchmarks.md.
-fn default_workers() -> i64 {
+fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores * 4).max(4) as i64
+    (cores * 4).max(4)
 }
 
 /// Half the cores hash passwords at most, so a burst of logins leaves the
 /// other half to everything else.
-fn default_hash_threads() -> i64 {
+fn default_hash_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 2).max(1) as i64
+    (cores / 2).max(1)
 }

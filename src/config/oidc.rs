@@ -104,12 +104,10 @@ mod tests {
     use serde_json::json;
 
     fn parse(oidc: serde_json::Value) -> Result<Option<OidcConfig>, ConfigError> {
-        let map = json!({ "oidc": oidc })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let mut f = Fields::new(Path::new("c.json"), map);
-        super::oidc(&mut f, Path::new("/etc/sse"))
+        super::oidc(
+            &mut Fields::of_json(json!({ "oidc": oidc })),
+            Path::new("/etc/sse"),
+        )
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub struct TemplateLimits {
 
 pub fn templates(f: &mut Fields) -> Result<TemplateLimits, ConfigError> {
     Ok(TemplateLimits {
-        max_bytes: f.int("template_max_bytes", 256 << 10, 1, 16 << 20)? as usize,
+        max_bytes: f.int("template_max_bytes", 256 << 10, 1, 16 << 20)?,
         max_per_module: f.int("template_max_per_module", 1000, 1, 1_000_000)?,
     })
 }

@@ -21,52 +21,86 @@ use std::time::{Duration, Instant};
 
 pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
-/// Failures of the database layer.
+/// Failures of the database layer; each keeps the error it came from.
 #[derive(Debug)]
 pub enum DbError {
-    /// No connection could be had, or it broke: the server is down or
-    /// restarting. Requests answer 503 and the pool reconnects by itself.
-    Unavailable(String),
-    /// A unique constraint refused a row; names the constraint.
-    Duplicate(String),
+    /// No pooled connection in time: the server is down or restarting, or
+    /// every connection is busy. Requests answer 503 and the pool
+    /// reconnects by itself.
+    NoConnection(r2d2::Error),
+    /// The connection failed or closed, or the server is shutting down or
+    /// restarting (SQLSTATE classes 08 and 57): the same to a request.
+    Unavailable(postgres::Error),
+    /// A unique constraint refused a row.
+    Duplicate {
+        constraint: String,
+        source: postgres::Error,
+    },
     /// Any other failure: a bug or a schema that is not ours.
-    Query(String),
+    Query(postgres::Error),
 }
 
+impl DbError {
+    /// Whether the database is away rather than the statement wrong.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::NoConnection(_) | DbError::Unavailable(_))
+    }
+}
+
+/// Only the server's code and message, never its detail, which may quote
+/// the row (an email address, say).
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DbError::Unavailable(e) => write!(f, "database unavailable: {e}"),
-            DbError::Duplicate(c) => write!(f, "duplicate value for {c}"),
-            DbError::Query(e) => write!(f, "database query failed: {e}"),
+            DbError::NoConnection(e) => write!(f, "database unavailable: {e}"),
+            DbError::Unavailable(e) => match e.as_db_error() {
+                Some(db) => write!(f, "database unavailable: {}", db.message()),
+                None => write!(f, "database unavailable: {e}"),
+            },
+            DbError::Duplicate { constraint, .. } => write!(f, "duplicate value for {constraint}"),
+            DbError::Query(e) => match e.as_db_error() {
+                Some(db) => write!(
+                    f,
+                    "database query failed: {}: {}",
+                    db.code().code(),
+                    db.message()
+                ),
+                None => write!(f, "database query failed: {e}"),
+            },
         }
     }
 }
 
+/// No source: the driver's error prints the server's detail too (see
+/// `Display`). A caller that needs it matches the variant.
 impl std::error::Error for DbError {}
 
 impl From<postgres::Error> for DbError {
     fn from(e: postgres::Error) -> Self {
         let Some(db) = e.as_db_error() else {
             // No server error: the connection itself failed or closed.
-            return DbError::Unavailable(e.to_string());
+            return DbError::Unavailable(e);
         };
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            return DbError::Duplicate(db.constraint().unwrap_or("unknown").to_owned());
+            let constraint = db.constraint().unwrap_or("unknown").to_owned();
+            return DbError::Duplicate {
+                constraint,
+                source: e,
+            };
         }
         // Classes 08 (connection) and 57 (operator intervention: shutdown,
         // restart) mean the server is going away, not that we erred.
         if code.code().starts_with("08") || code.code().starts_with("57") {
-            return DbError::Unavailable(db.message().to_owned());
+            return DbError::Unavailable(e);
         }
-        DbError::Query(format!("{}: {}", code.code(), db.message()))
+        DbError::Query(e)
     }
 }
 
 impl From<r2d2::Error> for DbError {
     fn from(e: r2d2::Error) -> Self {
-        DbError::Unavailable(e.to_string())
+        DbError::NoConnection(e)
     }
 }
 

@@ -4,6 +4,58 @@ use super::DbError;
 use crate::names;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Transaction};
+use std::fmt;
+use std::str::FromStr;
+
+/// What an account may do. Parsed once where it comes in (a request's
+/// parameter, a row); written back as the same lower-case words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Guest,
+    Parent,
+    Teacher,
+    Admin,
+}
+
+impl Role {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Guest => "guest",
+            Role::Parent => "parent",
+            Role::Teacher => "teacher",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not one of the four roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRole;
+
+impl fmt::Display for UnknownRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected guest, parent, teacher or admin")
+    }
+}
+
+impl std::error::Error for UnknownRole {}
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Role, UnknownRole> {
+        [Role::Guest, Role::Parent, Role::Teacher, Role::Admin]
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or(UnknownRole)
+    }
+}
 
 /// An account as the rest of the platform sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,7 +63,7 @@ pub struct User {
     pub id: i32,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub google_user: bool,
 }
 
@@ -31,10 +83,19 @@ pub(super) fn user_from_row(row: &Row) -> Result<User, DbError> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         email: row.try_get("email")?,
-        // The original wrote NULL roles on some paths; they act as guest.
-        role: role.unwrap_or_else(|| "guest".into()),
+        // The original wrote NULL roles on some paths; they act as guest, as
+        // does a word that is none of the four (only ours write this column).
+        role: role.and_then(|r| r.parse().ok()).unwrap_or(Role::Guest),
         google_user: google.unwrap_or(false),
     })
+}
+
+impl Credentials {
+    /// The stored bcrypt hash; `None` for an account without a password
+    /// (a Google account: NULL, or empty as the original wrote it).
+    pub fn password_hash(&self) -> Option<&str> {
+        self.hashed_password.as_deref().filter(|h| !h.is_empty())
+    }
 }
 
 fn credentials(row: &Row) -> Result<Credentials, DbError> {
@@ -88,13 +149,14 @@ pub fn list(c: &mut impl GenericClient) -> Result<Vec<User>, DbError> {
         .collect())
 }
 
-/// An account to create.
-pub struct NewUser<'a> {
-    pub email: &'a str,
-    pub name: &'a str,
-    pub hashed_password: Option<&'a str>,
-    pub role: &'a str,
-    pub google_user: bool,
+/// An account to create: its sign-in decides the rest of the row (a
+/// Google account has no password and is flagged as such).
+struct NewUser<'a> {
+    email: &'a str,
+    name: &'a str,
+    hashed_password: Option<&'a str>,
+    role: Role,
+    google_user: bool,
 }
 
 /// Why an account was not created.
@@ -123,12 +185,47 @@ impl From<postgres::Error> for CreateError {
 /// form, which does not overlap the migrations' one-key lock).
 const NAME_LOCK_CLASS: i32 = 0x55E;
 
+/// Creates an account that signs in with a password (`hash` is its bcrypt
+/// hash); see [`create`] for what refuses it.
+pub fn create_with_password(
+    c: &mut impl GenericClient,
+    email: &str,
+    name: &str,
+    hash: &str,
+    role: Role,
+) -> Result<User, CreateError> {
+    let new = NewUser {
+        email,
+        name,
+        hashed_password: Some(hash),
+        role,
+        google_user: false,
+    };
+    create(c, &new)
+}
+
+/// Creates a guest account that signs in with Google (no password).
+pub fn create_google(
+    c: &mut impl GenericClient,
+    email: &str,
+    name: &str,
+) -> Result<User, CreateError> {
+    let new = NewUser {
+        email,
+        name,
+        hashed_password: None,
+        role: Role::Guest,
+        google_user: true,
+    };
+    create(c, &new)
+}
+
 /// Creates an account unless its email (ignoring case) or a look-alike of
 /// its nickname is taken. Neither is a unique index (a database made by the
 /// original may hold duplicates), so the check and the insert run in one
 /// transaction holding advisory locks on the email and on both name keys:
 /// two concurrent look-alikes meet at a lock, and the second sees the first.
-pub fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateError> {
+fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateError> {
     let keys = names::keys(new.name);
     let email = new.email.to_lowercase();
     let mut tx = c.transaction()?;
@@ -154,7 +251,7 @@ pub fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateE
         &new.email,
         &new.name,
         &new.hashed_password,
-        &new.role,
+        &new.role.as_str(),
         &new.google_user,
         &keys.folded,
         &keys.skeleton,
@@ -163,8 +260,10 @@ pub fn create(c: &mut impl GenericClient, new: &NewUser) -> Result<User, CreateE
         .query_one(&sql, &params)
         .map_err(|e| match DbError::from(e) {
             // The unique indexes of `sql/003`, if they exist, agree with us.
-            DbError::Duplicate(c) if c.contains("email") => CreateError::EmailTaken,
-            DbError::Duplicate(_) => CreateError::NameTaken,
+            DbError::Duplicate { constraint, .. } if constraint.contains("email") => {
+                CreateError::EmailTaken
+            }
+            DbError::Duplicate { .. } => CreateError::NameTaken,
             other => CreateError::Db(other),
         })?;
     let user = credentials(&row)?.user;
@@ -234,10 +333,10 @@ pub fn set_password(c: &mut impl GenericClient, id: i32, hash: &str) -> Result<(
 }
 
 /// Sets the role of every account named `name`; returns their ids.
-pub fn set_role(c: &mut impl GenericClient, name: &str, role: &str) -> Result<Vec<i32>, DbError> {
+pub fn set_role(c: &mut impl GenericClient, name: &str, role: Role) -> Result<Vec<i32>, DbError> {
     let rows = c.query(
         "UPDATE users SET role = $2 WHERE name = $1 RETURNING id",
-        &[&name, &role],
+        &[&name, &role.as_str()],
     )?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
@@ -245,4 +344,19 @@ pub fn set_role(c: &mut impl GenericClient, name: &str, role: &str) -> Result<Ve
 /// Deletes an account; its sessions go with it (ON DELETE CASCADE).
 pub fn delete(c: &mut impl GenericClient, id: i32) -> Result<bool, DbError> {
     Ok(c.execute("DELETE FROM users WHERE id = $1", &[&id])? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn roles_read_and_write_the_same_words() {
+        for word in ["guest", "parent", "teacher", "admin"] {
+            let role: Role = word.parse().unwrap();
+            assert_eq!(role.to_string(), word);
+        }
+        assert!("Admin".parse::<Role>().is_err());
+        assert!("".parse::<Role>().is_err());
+    }
 }

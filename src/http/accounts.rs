@@ -10,7 +10,7 @@ use super::validate;
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
-use crate::db::users::{self, CreateError, Credentials, NewUser, User};
+use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use serde_json::json;
@@ -28,7 +28,7 @@ fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
 
 /// 409 when the email or the nickname (or a look-alike of it) is taken;
 /// checked before hashing so that a taken name costs none, and again by
-/// `users::create` with the insert.
+/// `users::create_with_password` with the insert.
 fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
     let mut conn = ctx.db.conn()?;
     if !users::by_email(&mut *conn, email)?.is_empty() {
@@ -48,12 +48,12 @@ pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let client = req.client();
     ctx.register_per_address
         .check(&client)
-        .map_err(too_many_attempts)?;
+        .map_err(ApiError::too_many_attempts)?;
     let (email, nickname, _) = registration(req)?;
     check_free(ctx, email, nickname)?;
     ctx.register_per_address
         .attempt(&client)
-        .map_err(too_many_attempts)?;
+        .map_err(ApiError::too_many_attempts)?;
     Ok(Lane::Hashing)
 }
 
@@ -64,14 +64,9 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let new = NewUser {
-        email,
-        name: nickname,
-        hashed_password: Some(&hash),
-        role: "guest",
-        google_user: false,
-    };
-    let user = users::create(&mut *ctx.db.conn()?, &new).map_err(taken)?;
+    let user =
+        users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
+            .map_err(taken)?;
     log::info!("registered user {}", user.id);
     signed_in(ctx, req, &user)
 }
@@ -178,13 +173,8 @@ impl<'r> LoginAttempt<'r> {
             .check(&pair)
             .and_then(|()| ctx.account_failures.check(account))
             .and_then(|()| ctx.address_failures.check(&self.address))
-            .map_err(too_many_attempts)
+            .map_err(ApiError::too_many_attempts)
     }
-}
-
-/// The answer to a used-up limit: 429 with the seconds left to wait.
-pub fn too_many_attempts(wait: u64) -> ApiError {
-    ApiError::new(429, "too_many_attempts").retry_after(wait)
 }
 
 /// Exactly one account must match, and its password. Every path spends one
@@ -204,7 +194,7 @@ fn check_password(
         return Err(ApiError::conflict(reason));
     }
     let creds = found.remove(0);
-    let Some(hash) = creds.hashed_password.as_deref().filter(|h| !h.is_empty()) else {
+    let Some(hash) = creds.password_hash() else {
         ctx.passwords.verify_nothing(password);
         return Err(ApiError::unauthorized("google_account_has_no_password"));
     };
@@ -217,7 +207,7 @@ fn check_password(
 /// Re-hashes a password stored at a lower cost than configured. Failure is
 /// harmless: the old hash still works, and the next login tries again.
 fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
-    let Some(old) = creds.hashed_password.as_deref() else {
+    let Some(old) = creds.password_hash() else {
         return;
     };
     if !ctx.passwords.needs_rehash(old) {
@@ -236,11 +226,7 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
         });
     match stored {
         Ok(()) => log::info!("upgraded password hash of user {}", creds.user.id),
-        Err(e) => log::warn!(
-            "hash upgrade of user {} failed: {}",
-            creds.user.id,
-            e.reason
-        ),
+        Err(e) => log::warn!("hash upgrade of user {} failed: {e}", creds.user.id),
     }
 }
 
@@ -283,8 +269,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let old = req.require("old_password")?;
     let new = req.require("new_password")?;
     let creds = credentials(ctx, &session)?;
-    let hash = creds.hashed_password.as_deref().filter(|h| !h.is_empty());
-    let Some(hash) = hash else {
+    let Some(hash) = creds.password_hash() else {
         return Err(ApiError::bad_request("google_account_has_no_password"));
     };
     if !ctx.passwords.verify(old, hash) {
@@ -313,7 +298,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 pub fn admit_deletion(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let session = authenticate(ctx, req)?;
     let creds = credentials(ctx, &session)?;
-    match creds.hashed_password.as_deref().filter(|h| !h.is_empty()) {
+    match creds.password_hash() {
         None => Ok(Lane::Outbound),
         Some(_) => Ok(Lane::Hashing),
     }
@@ -323,7 +308,7 @@ pub fn admit_deletion(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
 pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let session = authenticate(ctx, req)?;
     let creds = credentials(ctx, &session)?;
-    match creds.hashed_password.as_deref().filter(|h| !h.is_empty()) {
+    match creds.password_hash() {
         // A Google account has no password: a fresh ID token confirms.
         None => super::google::confirm_deletion(ctx, req, &creds.user)?,
         Some(hash) => {
@@ -365,7 +350,7 @@ pub fn user_json(user: &User) -> serde_json::Value {
         "id": user.id,
         "name": user.name,
         "email": user.email,
-        "role": user.role,
+        "role": user.role.as_str(),
         "google_user": user.google_user,
     })
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 pub fn get_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let session = authenticate(ctx, req)?;
     Ok(Reply::ok(
-        json!({"type": "permission_response", "role": session.user.role}),
+        json!({"type": "permission_response", "role": session.user.role.as_str()}),
     ))
 }
 
@@ -24,8 +24,7 @@ pub fn get_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate_admin(ctx, req)?;
     let name = req.require("user_name")?;
-    let role = req.require("role")?;
-    validate::role(role)?;
+    let role = validate::role(req.require("role")?)?;
     let ids = users::set_role(&mut *ctx.db.conn()?, name, role)?;
     if ids.is_empty() {
         return Err(ApiError::new(404, "user_not_found"));
@@ -35,7 +34,7 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     ctx.hub.broadcast(Event::UserRoleChange {
         username: name.to_owned(),
-        role: role.to_owned(),
+        role,
     });
     log::info!("role of a user set to {role}");
     Ok(Reply::ok(json!({"status": 200, "success": true})))

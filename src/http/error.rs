@@ -6,15 +6,56 @@
 use crate::auth::AuthError;
 use crate::db::DbError;
 use serde_json::json;
+use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ApiError {
     pub status: u16,
     /// A snake_case word the pages turn into a sentence.
     pub reason: &'static str,
     /// Seconds, for 429 and 503 answers.
     pub retry_after: Option<u64>,
+    /// The failure underneath, for the request's log line; never answered.
+    pub cause: Option<Cause>,
 }
+
+/// What made a request fail that is not the client's doing.
+#[derive(Debug)]
+pub enum Cause {
+    Db(DbError),
+    Auth(AuthError),
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Db(e) => write!(f, "{e}"),
+            Cause::Auth(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Cause {
+    /// An outage is a warning (it passes); anything else an error (a bug).
+    fn level(&self) -> log::Level {
+        match self {
+            Cause::Db(e) | Cause::Auth(AuthError::Db(e)) if e.is_unavailable() => log::Level::Warn,
+            _ => log::Level::Error,
+        }
+    }
+}
+
+/// The reason word, and the cause when there is one.
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            Some(cause) => write!(f, "{}: {cause}", self.reason),
+            None => f.write_str(self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl ApiError {
     pub const fn new(status: u16, reason: &'static str) -> Self {
@@ -22,7 +63,21 @@ impl ApiError {
             status,
             reason,
             retry_after: None,
+            cause: None,
         }
+    }
+
+    /// Logs the cause, if any, once, naming the request by its route
+    /// (`routes::loggable`), never by its raw path or query.
+    pub fn log_cause(&self, route: &str) {
+        if let Some(cause) = &self.cause {
+            log::log!(cause.level(), "{route}: {cause}");
+        }
+    }
+
+    fn caused_by(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
+        self
     }
 
     pub const fn bad_request(reason: &'static str) -> Self {
@@ -35,6 +90,17 @@ impl ApiError {
 
     pub const fn conflict(reason: &'static str) -> Self {
         Self::new(409, reason)
+    }
+
+    /// 429 with `Retry-After`: a limit of attempts is used up for `wait`
+    /// more seconds (the limiters' `check` gives it).
+    pub fn too_many_attempts(wait: u64) -> Self {
+        Self::new(429, "too_many_attempts").retry_after(wait)
+    }
+
+    /// The same for reset mails, whose word the pages know as a request's.
+    pub fn too_many_requests(wait: u64) -> Self {
+        Self::new(429, "too_many_requests").retry_after(wait)
     }
 
     pub const fn missing_parameter() -> Self {
@@ -67,19 +133,16 @@ pub fn error_body(status: u16, reason: &str) -> String {
     .to_string()
 }
 
+/// The answer to a database failure; the failure itself is logged where
+/// the request's answer is made (`log_cause`), once.
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Unavailable(_) => {
-                log::warn!("{e}");
-                ApiError::new(503, "database_unavailable").retry_after(5)
-            }
-            DbError::Duplicate(_) => ApiError::conflict("already_exists"),
-            DbError::Query(_) => {
-                log::error!("{e}");
-                ApiError::internal()
-            }
-        }
+        let answer = match &e {
+            e if e.is_unavailable() => ApiError::new(503, "database_unavailable").retry_after(5),
+            DbError::Duplicate { .. } => ApiError::conflict("already_exists"),
+            _ => ApiError::internal(),
+        };
+        answer.caused_by(Cause::Db(e))
     }
 }
 
@@ -87,10 +150,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Db(e) => e.into(),
-            other => {
-                log::error!("{other}");
-                ApiError::internal()
-            }
+            other => ApiError::internal().caused_by(Cause::Auth(other)),
         }
     }
 }
@@ -132,8 +192,22 @@ mod tests {
     }
 
     #[test]
-    fn database_outage_is_503() {
-        let e: ApiError = DbError::Unavailable("gone".into()).into();
+    fn database_outage_is_503_and_keeps_its_cause() {
+        let pg = crate::config::PgConfig {
+            user: "nobody".into(),
+            password: String::new(),
+            host: "127.0.0.1".into(),
+            // Port 1: nothing listens, so no connection is ever had.
+            port: 1,
+            dbname: "none".into(),
+            pool_size: 1,
+            checkout_timeout: std::time::Duration::from_millis(50),
+        };
+        let e: ApiError = crate::db::Db::new(&pg).conn().err().unwrap().into();
         assert_eq!((e.status, e.reason), (503, "database_unavailable"));
+        assert!(matches!(&e.cause, Some(c) if c.level() == log::Level::Warn));
+        assert!(e
+            .to_string()
+            .starts_with("database_unavailable: database unavailable"));
     }
 }

@@ -60,9 +60,9 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         .as_ref()
         .ok_or(ApiError::new(503, "google_signin_not_configured"))?;
     let address = req.client();
-    if let Err(wait) = ctx.address_failures.check(&address) {
-        return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
-    }
+    ctx.address_failures
+        .check(&address)
+        .map_err(ApiError::too_many_attempts)?;
     let failed = ApiError::unauthorized("google_authentication_failed");
     match oidc.verify(token) {
         Ok(identity) if validate::email(&identity.email).is_ok() => Ok(identity),
@@ -130,14 +130,7 @@ fn create(ctx: &Ctx, identity: &Identity) -> Result<User, Create> {
             n if n <= NAME_VARIANTS => format!("{base} {n}"),
             _ => format!("{base} {}", random_suffix()?),
         };
-        let new = users::NewUser {
-            email: &identity.email,
-            name: &name,
-            hashed_password: None,
-            role: "guest",
-            google_user: true,
-        };
-        match users::create(&mut *conn, &new) {
+        match users::create_google(&mut *conn, &identity.email, &name) {
             Ok(user) => {
                 log::info!("accounts: created Google user {}", user.id);
                 return Ok(user);

@@ -232,7 +232,10 @@ fn run(ctx: &Ctx, job: Job) {
 fn guarded<T>(req: &Req, f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, Reply> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.into()),
+        Ok(Err(e)) => {
+            e.log_cause(&routes::loggable(&req.path));
+            Err(e.into())
+        }
         Err(_) => {
             log::error!("handler for {} panicked", routes::loggable(&req.path));
             Err(ApiError::internal().into())

@@ -6,6 +6,7 @@ use super::reply::Reply;
 use super::request::Req;
 use super::session::authenticate;
 use crate::ctx::Ctx;
+use crate::db::users::Role;
 use crate::web;
 use std::borrow::Cow;
 
@@ -23,7 +24,7 @@ pub fn main(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         Err(e) if e.status == 401 => return Ok(to_login(ctx, req)),
         Err(e) => return Err(e),
     };
-    let kind = if session.user.role == "admin" {
+    let kind = if session.user.role == Role::Admin {
         "admin"
     } else {
         "user"

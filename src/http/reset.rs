@@ -30,9 +30,7 @@ pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         (&ctx.reset_per_address, &address_key),
     ];
     for (limiter, key) in limits {
-        if let Err(wait) = limiter.check(key) {
-            return Err(ApiError::new(429, "too_many_requests").retry_after(wait));
-        }
+        limiter.check(key).map_err(ApiError::too_many_requests)?;
     }
     for (limiter, key) in limits {
         limiter.fail(key);

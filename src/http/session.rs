@@ -7,7 +7,7 @@ use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::auth::token::TokenHash;
 use crate::ctx::Ctx;
-use crate::db::users::User;
+use crate::db::users::{Role, User};
 use crate::sync::unix_now;
 
 pub const COOKIE: &str = "access_token";
@@ -73,7 +73,7 @@ pub fn authenticate(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
 /// As [`authenticate`], and the user must be an administrator.
 pub fn authenticate_admin(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
     let session = authenticate(ctx, req)?;
-    if session.user.role != "admin" {
+    if session.user.role != Role::Admin {
         return Err(ApiError::unauthorized("user_not_admin"));
     }
     Ok(session)
@@ -115,7 +115,7 @@ fn dev_session(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
             id: 0,
             name: "dev".into(),
             email: "dev@localhost".into(),
-            role: "admin".into(),
+            role: Role::Admin,
             google_user: false,
         },
         token_hash: TokenHash([0; 32]),

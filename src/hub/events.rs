@@ -12,7 +12,7 @@
 use super::registry::RunningModule;
 use crate::auth::ended::{EndReason, Ended};
 use crate::config::Permission;
-use crate::db::users::User;
+use crate::db::users::{Role, User};
 use serde_json::{json, Value};
 
 /// A connection's protocol level.
@@ -53,7 +53,7 @@ pub enum Event {
     },
     UserRoleChange {
         username: String,
-        role: String,
+        role: Role,
     },
     /// A module's registration began (or changed port or URL); `by` is the
     /// connection that registered, which its reply tells already.
@@ -86,7 +86,7 @@ impl Event {
                     return None;
                 }
                 let mut v = json!({"type": "user_login", "username": user.name,
-                                   "id": user.id, "role": user.role});
+                                   "id": user.id, "role": user.role.as_str()});
                 if user_data {
                     v["email"] = json!(user.email);
                     v["access_token"] = json!(token);
@@ -117,9 +117,9 @@ impl Event {
             Event::UserSessionsRevoked { user_id } => {
                 Some(json!({"type": "user_sessions_revoked", "userid": user_id}))
             }
-            Event::UserRoleChange { username, role } => {
-                Some(json!({"type": "user_role_change", "username": username, "role": role}))
-            }
+            Event::UserRoleChange { username, role } => Some(
+                json!({"type": "user_role_change", "username": username, "role": role.as_str()}),
+            ),
             Event::ModuleStarted { by, .. } if *by == to.peer => None,
             Event::ModuleStarted { module, .. } => Some(presence("module_started", module)),
             Event::ModuleStopped(m) => Some(presence("module_stopped", m)),
@@ -189,7 +189,7 @@ mod tests {
         assert!(render(&ended(EndReason::PasswordReset, None, None), &original).is_none());
         let role = Event::UserRoleChange {
             username: "u".into(),
-            role: "admin".into(),
+            role: Role::Admin,
         };
         assert!(render(&role, &original).is_none());
         assert_eq!(render(&role, &v2).unwrap()["type"], "user_role_change");

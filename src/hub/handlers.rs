@@ -25,7 +25,7 @@ pub(super) enum HubError {
     /// `module_permissions` does not allow it.
     Denied,
     Db(DbError),
-    Internal(String),
+    Internal(AuthError),
 }
 
 impl From<DbError> for HubError {
@@ -38,7 +38,7 @@ impl From<AuthError> for HubError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Db(e) => HubError::Db(e),
-            other => HubError::Internal(other.to_string()),
+            other => HubError::Internal(other),
         }
     }
 }
@@ -184,8 +184,8 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
             log::info!("{}: {} refused by module_permissions", r.origin, r.kind);
             Outcome::Reply(failure("permission_denied", None))
         }
-        Err(HubError::Db(DbError::Unavailable(e))) => {
-            log::warn!("{} {}: database unavailable: {e}", s.peer.name(), r.kind);
+        Err(HubError::Db(e)) if e.is_unavailable() => {
+            log::warn!("{} {}: {e}", s.peer.name(), r.kind);
             Outcome::Reply(failure("database_unavailable", None))
         }
         Err(HubError::Db(e)) => {
@@ -255,7 +255,7 @@ fn token_validation(s: &Session, r: &Request) -> Fields {
                 "username": session.user.name,
                 "email": session.user.email,
                 "user_id": session.user.id,
-                "role": session.user.role,
+                "role": session.user.role.as_str(),
                 "expires": session.expires_at,
             }});
             if s.peer.protocol() == Protocol::V2 {
@@ -268,7 +268,7 @@ fn token_validation(s: &Session, r: &Request) -> Fields {
 }
 
 fn user_fields(user: &users::User) -> Value {
-    json!({"id": user.id, "email": user.email, "username": user.name, "role": user.role})
+    json!({"id": user.id, "email": user.email, "username": user.name, "role": user.role.as_str()})
 }
 
 fn get_user(s: &Session, r: &Request) -> Fields {
@@ -293,7 +293,7 @@ fn check_permission(s: &Session, r: &Request) -> Fields {
     let name = r.str("username")?;
     let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
     Ok(Some(match found.first() {
-        Some(c) => json!({"success": true, "username": c.user.name, "role": c.user.role}),
+        Some(c) => json!({"success": true, "username": c.user.name, "role": c.user.role.as_str()}),
         None => json!({"success": false, "username": name, "reason": "user_not_found"}),
     }))
 }

@@ -48,14 +48,19 @@ impl Keys {
         lock(&self.current).get(module).copied()
     }
 
-    /// Re-reads the file if it changed (or if `force`); returns the names
-    /// whose keys were removed or replaced, whose connections must end.
-    pub fn reload(&self, force: bool) -> Vec<String> {
-        let now = stamp(&self.path);
-        if !force && now == *lock(&self.seen) {
+    /// [`Keys::reload`] if the file's modification time or size changed
+    /// since it was last read.
+    pub fn reload_if_changed(&self) -> Vec<String> {
+        if stamp(&self.path) == *lock(&self.seen) {
             return Vec::new();
         }
-        *lock(&self.seen) = now;
+        self.reload()
+    }
+
+    /// Re-reads the file; returns the names whose keys were removed or
+    /// replaced, whose connections must end.
+    pub fn reload(&self) -> Vec<String> {
+        *lock(&self.seen) = stamp(&self.path);
         let map = match read(&self.path) {
             Ok(map) => map,
             Err(e) => {

@@ -83,10 +83,18 @@ impl Hub {
         self.peers.count()
     }
 
-    /// Re-reads verify_keys.json (when it changed, or always if `force`)
-    /// and disconnects modules whose key went away.
-    pub fn reload_keys(&self, force: bool) {
-        let gone = self.keys.reload(force);
+    /// Re-reads verify_keys.json and disconnects modules whose key went
+    /// away.
+    pub fn reload_keys(&self) {
+        self.disconnect(self.keys.reload());
+    }
+
+    /// The same, only when the file changed since it was last read.
+    pub fn reload_keys_if_changed(&self) {
+        self.disconnect(self.keys.reload_if_changed());
+    }
+
+    fn disconnect(&self, gone: Vec<String>) {
         if !gone.is_empty() {
             self.peers.kick_modules(&gone);
         }
@@ -100,7 +108,7 @@ impl Hub {
             .name("keys-poll".into())
             .spawn(move || loop {
                 std::thread::sleep(KEY_POLL);
-                polled.reload_keys(false);
+                polled.reload_keys_if_changed();
             })?;
         let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
         std::thread::Builder::new()
@@ -108,7 +116,7 @@ impl Hub {
             .spawn(move || {
                 for _ in signals.forever() {
                     log::info!("SIGHUP, reloading module keys");
-                    hub.reload_keys(true);
+                    hub.reload_keys();
                 }
             })?;
         Ok(())

@@ -17,7 +17,6 @@ mod worker;
 use crate::config::{Config, ConfigError};
 use crate::db::Db;
 use crossbeam_channel::{Sender, TrySendError};
-use lettre::message::Mailbox;
 use std::fmt;
 use std::sync::Arc;
 
@@ -72,19 +71,12 @@ impl Mailer {
         }
         let hello = host_of(&public_url);
         let transport = transport::build(smtp, &config.path, &hello).map_err(MailError::Config)?;
-        let from: Mailbox = smtp.from.parse().map_err(|e| {
-            MailError::Config(ConfigError {
-                path: config.path.clone(),
-                key: Some("smtp.from".into()),
-                problem: format!("{e}"),
-            })
-        })?;
         let (tx, rx) = crossbeam_channel::bounded(smtp.queue_len);
         let worker = worker::Worker::new(worker::Setup {
             rx,
             db,
             transport,
-            from,
+            from: smtp.from.clone(),
             smtp: smtp.clone(),
             reset_ttl: config.reset.ttl,
             public_url,

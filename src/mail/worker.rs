@@ -107,6 +107,7 @@ impl Worker {
             return None;
         }
         let creds = found.remove(0);
+        let has_password = creds.password_hash().is_some();
         let user = creds.user;
         let to: Mailbox = match user.email.parse() {
             Ok(to) => to,
@@ -115,7 +116,6 @@ impl Worker {
                 return None;
             }
         };
-        let has_password = creds.hashed_password.is_some_and(|h| !h.is_empty());
         let built = if has_password {
             self.reset_mail(user.id, to).map(|m| (m, "reset link"))
         } else {

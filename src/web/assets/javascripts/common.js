@@ -156,6 +156,23 @@
 
   const MIN_PASSWORD_LENGTH = 8;
 
+  // A new password's checks before it is sent: long enough, and the same in
+  // its confirmation field. Shows what is wrong (fieldMap and formErrorId as
+  // for showReason); returns the password, or null.
+  function checkNewPassword(passwordId, confirmId, fieldMap, formErrorId) {
+    const password = $(passwordId).value;
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      showReason('password_too_short', fieldMap, formErrorId);
+      return null;
+    }
+    if (password !== $(confirmId).value) {
+      setFieldError(confirmId, 'passwords_do_not_match');
+      $(confirmId).focus();
+      return null;
+    }
+    return password;
+  }
+
   // Shared state between main.js and admin.js (loaded in any order).
   const state = { user: null, moduleCount: null };
 
@@ -195,6 +212,6 @@
   window.SSE = {
     googleClientId, googleButton,
     REASONS, sentence, api, withBusy, $, el, setFieldError, clearErrors,
-    showReason, requireFields, query, MIN_PASSWORD_LENGTH, state,
+    showReason, requireFields, checkNewPassword, query, state,
   };
 })();

@@ -1,7 +1,7 @@
 /* New password from the emailed link; the link's secret arrives as ?phrase=. */
 (() => {
   'use strict';
-  const { api, withBusy, $, clearErrors, showReason, setFieldError, requireFields, query, sentence, MIN_PASSWORD_LENGTH } = window.SSE;
+  const { api, withBusy, $, clearErrors, showReason, requireFields, checkNewPassword, query, sentence } = window.SSE;
 
   const FIELDS = { password_too_short: 'new-password', password_too_long: 'new-password' };
   const phrase = (query('phrase') || '').trim();
@@ -19,16 +19,8 @@
     clearErrors(event.currentTarget);
     if (!requireFields(['new-password', 'confirm-password'])) return;
 
-    const newPassword = $('new-password').value;
-    if (newPassword.length < MIN_PASSWORD_LENGTH) {
-      showReason('password_too_short', FIELDS, 'reset-password-error');
-      return;
-    }
-    if (newPassword !== $('confirm-password').value) {
-      setFieldError('confirm-password', 'passwords_do_not_match');
-      $('confirm-password').focus();
-      return;
-    }
+    const newPassword = checkNewPassword('new-password', 'confirm-password', FIELDS, 'reset-password-error');
+    if (newPassword === null) return;
     const body = { phrase, new_password: newPassword };
     const result = await withBusy(button, () => api('/forgot_password', { method: 'POST', body, authRedirect: false }));
     if (result.ok) {

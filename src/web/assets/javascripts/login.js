@@ -1,7 +1,7 @@
 /* Log in, register, "forgot password" and the (future) Google button. */
 (() => {
   'use strict';
-  const { api, withBusy, $, clearErrors, showReason, setFieldError, requireFields, query, MIN_PASSWORD_LENGTH } = window.SSE;
+  const { api, withBusy, $, clearErrors, showReason, requireFields, checkNewPassword, query } = window.SSE;
 
   // Messages other pages ask for through the query string.
   const NOTICES = {
@@ -87,16 +87,8 @@
     clearErrors(event.currentTarget);
     if (!requireFields(['register-email', 'register-nickname', 'register-password', 'register-confirm'])) return;
 
-    const password = $('register-password').value;
-    if (password.length < MIN_PASSWORD_LENGTH) {
-      showReason('password_too_short', REGISTER_FIELDS, 'register-error');
-      return;
-    }
-    if (password !== $('register-confirm').value) {
-      setFieldError('register-confirm', 'passwords_do_not_match');
-      $('register-confirm').focus();
-      return;
-    }
+    const password = checkNewPassword('register-password', 'register-confirm', REGISTER_FIELDS, 'register-error');
+    if (password === null) return;
     const body = {
       email: $('register-email').value.trim(),
       nickname: $('register-nickname').value.trim(),

@@ -1,7 +1,7 @@
 /* Change password; the server ends the session, so we continue at the login page. */
 (() => {
   'use strict';
-  const { api, withBusy, $, clearErrors, showReason, setFieldError, requireFields, MIN_PASSWORD_LENGTH } = window.SSE;
+  const { api, withBusy, $, clearErrors, showReason, requireFields, checkNewPassword } = window.SSE;
 
   const FIELDS = {
     old_password_not_valid: 'old-password',
@@ -23,16 +23,8 @@
     clearErrors(event.currentTarget);
     if (!requireFields(['old-password', 'new-password', 'confirm-password'])) return;
 
-    const newPassword = $('new-password').value;
-    if (newPassword.length < MIN_PASSWORD_LENGTH) {
-      showReason('password_too_short', FIELDS, 'change-password-error');
-      return;
-    }
-    if (newPassword !== $('confirm-password').value) {
-      setFieldError('confirm-password', 'passwords_do_not_match');
-      $('confirm-password').focus();
-      return;
-    }
+    const newPassword = checkNewPassword('new-password', 'confirm-password', FIELDS, 'change-password-error');
+    if (newPassword === null) return;
     const body = { old_password: $('old-password').value, new_password: newPassword };
     const result = await withBusy(button, () => api('/password/change', { method: 'POST', body }));
     if (result.ok) {
