@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::attack::{in_parallel, loopback, Prober};
-use common::{form, RawConn, Resp, Server, Stream, TestDb};
+use common::{form, RawConn, Resp, Server, Stream};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,12 +14,6 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse 1";
 const WRONG: &str = "wrong password 1";
-
-fn start(extra: serde_json::Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let server = Server::start(&db, extra, &[]);
-    (db, server)
-}
 
 /// A form POST on `conn`, keeping the connection open.
 fn post(conn: &mut RawConn<Box<dyn Stream>>, path: &str, pairs: &[(&str, &str)]) -> Resp {
@@ -155,11 +149,14 @@ fn flood_during_logins(server: Server, request: fn(usize, usize) -> Vec<u8>) {
 /// one hashing queue, so logins from elsewhere waited behind all of them.
 #[test]
 fn a_registration_flood_from_one_address_does_not_starve_logins_from_another() {
-    let (_db, server) = start(json!({
-        "bcrypt_cost": 12, "hash_threads": 1,
-        // The fair queue is under test here, not the registration limit.
-        "register_max_per_address": 1_000_000,
-    }));
+    let server = Server::start(
+        json!({
+            "bcrypt_cost": 12, "hash_threads": 1,
+            // The fair queue is under test here, not the registration limit.
+            "register_max_per_address": 1_000_000,
+        }),
+        &[],
+    );
     assert_eq!(register_from(&server, 3, "alice").status, 200);
     flood_during_logins(server, |i, n| {
         let name = format!("flood{i}x{n}");
@@ -179,12 +176,15 @@ fn a_registration_flood_from_one_address_does_not_starve_logins_from_another() {
 /// failure limits are set too high to help.
 #[test]
 fn a_login_flood_from_one_address_does_not_starve_logins_from_another() {
-    let (_db, server) = start(json!({
-        "bcrypt_cost": 12, "hash_threads": 1,
-        "login_max_failures": 1_000_000,
-        "login_max_failures_per_account": 1_000_000,
-        "login_max_failures_per_address": 1_000_000,
-    }));
+    let server = Server::start(
+        json!({
+            "bcrypt_cost": 12, "hash_threads": 1,
+            "login_max_failures": 1_000_000,
+            "login_max_failures_per_account": 1_000_000,
+            "login_max_failures_per_address": 1_000_000,
+        }),
+        &[],
+    );
     assert_eq!(register_from(&server, 3, "alice").status, 200);
     assert_eq!(register_from(&server, 3, "target").status, 200);
     flood_during_logins(server, |_, _| {
@@ -200,7 +200,7 @@ fn a_login_flood_from_one_address_does_not_starve_logins_from_another() {
 
 #[test]
 fn registrations_are_limited_per_address() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     assert_eq!(register_from(&server, 5, "taken").status, 200);
     // Refused before hashing: not counted.
     register_from(&server, 4, "taken").assert_error(409, "email_already_exists");
@@ -227,7 +227,7 @@ fn registrations_are_limited_per_address() {
 /// password answer 429 for everyone for 15 minutes.
 #[test]
 fn guesses_from_one_address_do_not_lock_the_owner_out_from_another() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     assert_eq!(register_from(&server, 3, "bob").status, 200);
     for _ in 0..10 {
         login_from(&server, 2, "bob", WRONG).assert_error(401, "password_validation_failed");
@@ -248,7 +248,7 @@ fn guesses_from_one_address_do_not_lock_the_owner_out_from_another() {
 
 #[test]
 fn guesses_from_many_addresses_stop_at_the_per_account_limit() {
-    let (_db, server) = start(json!({"login_max_failures_per_account": 6}));
+    let server = Server::start(json!({"login_max_failures_per_account": 6}), &[]);
     assert_eq!(register_from(&server, 3, "carol").status, 200);
     for from in [10, 11, 12] {
         for _ in 0..2 {
@@ -266,7 +266,7 @@ fn guesses_from_many_addresses_stop_at_the_per_account_limit() {
 
 #[test]
 fn a_successful_login_clears_its_own_failures() {
-    let (_db, server) = start(json!({"login_max_failures": 3}));
+    let server = Server::start(json!({"login_max_failures": 3}), &[]);
     assert_eq!(register_from(&server, 3, "erin").status, 200);
     for _ in 0..2 {
         login_from(&server, 3, "erin", WRONG).assert_error(401, "password_validation_failed");

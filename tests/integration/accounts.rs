@@ -3,29 +3,16 @@
 
 use crate::common;
 
-use common::{Server, TestDb};
+use common::Server;
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse 1";
 
-fn start(extra: serde_json::Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let server = Server::start(&db, extra, &[]);
-    (db, server)
-}
-
 #[test]
 fn register_answers_token_sets_cookie_and_makes_a_guest() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
-    let r = c.post_form(
-        "/register",
-        &[
-            ("email", "bob@example.org"),
-            ("nickname", "bob"),
-            ("password", PASSWORD),
-        ],
-    );
+    let r = c.register_form("bob@example.org", "bob", PASSWORD);
     let v = r.ok_json();
     assert_eq!(v["status"], 200);
     assert_eq!(v["success"], true);
@@ -47,18 +34,11 @@ fn register_answers_token_sets_cookie_and_makes_a_guest() {
 
 #[test]
 fn register_with_taken_email_is_409_email_already_exists() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     c.register("bob", PASSWORD);
     for email in ["bob@example.org", "BOB@Example.org"] {
-        let r = c.post_form(
-            "/register",
-            &[
-                ("email", email),
-                ("nickname", "other"),
-                ("password", PASSWORD),
-            ],
-        );
+        let r = c.register_form(email, "other", PASSWORD);
         r.assert_error(409, "email_already_exists");
         assert_eq!(r.json()["success"], false);
     }
@@ -66,23 +46,17 @@ fn register_with_taken_email_is_409_email_already_exists() {
 
 #[test]
 fn register_with_taken_nickname_is_409_username_already_exists() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     c.register("bob", PASSWORD);
-    let r = c.post_form(
-        "/register",
-        &[
-            ("email", "other@example.org"),
-            ("nickname", "bob"),
-            ("password", PASSWORD),
-        ],
-    );
+    let r = c.register_form("other@example.org", "bob", PASSWORD);
     r.assert_error(409, "username_already_exists");
 }
 
 #[test]
 fn register_rejects_each_invalid_input_with_its_reason() {
-    let (db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
+    let db = server.db();
     let c = server.client();
     let long = "x".repeat(1025);
     let cases: &[(&[(&str, &str)], &str)] = &[
@@ -161,7 +135,7 @@ fn register_rejects_each_invalid_input_with_its_reason() {
 
 #[test]
 fn login_by_nickname_and_by_email_ignoring_case() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     c.register("Bob", PASSWORD);
     for params in [
@@ -183,7 +157,7 @@ fn login_by_nickname_and_by_email_ignoring_case() {
 
 #[test]
 fn parameters_come_from_query_string_form_body_or_json_body() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     let register = format!(
         "/register?{}",
@@ -228,7 +202,8 @@ fn parameters_come_from_query_string_form_body_or_json_body() {
 
 #[test]
 fn empty_email_matches_no_account() {
-    let (db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
+    let db = server.db();
     let c = server.client();
     c.register("bob", PASSWORD);
     // An account with an empty email, as a hand-edited database may hold.
@@ -254,7 +229,7 @@ fn empty_email_matches_no_account() {
 
 #[test]
 fn wrong_password_is_401_password_validation_failed() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     c.register("bob", PASSWORD);
     let r = c.post_form(
@@ -270,7 +245,7 @@ fn wrong_password_is_401_password_validation_failed() {
 
 #[test]
 fn unknown_user_is_409_user_not_found() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     let r = c.post_form("/login", &[("nickname", "nobody"), ("password", PASSWORD)]);
     r.assert_error(409, "user_not_found");
@@ -285,7 +260,7 @@ fn unknown_user_is_409_user_not_found() {
 
 #[test]
 fn repeated_failures_are_429_too_many_attempts_with_retry_after() {
-    let (_db, server) = start(json!({"login_max_failures": 3}));
+    let server = Server::start(json!({"login_max_failures": 3}), &[]);
     let c = server.client();
     c.register("bob", PASSWORD);
     c.register("carol", PASSWORD);
@@ -307,7 +282,7 @@ fn repeated_failures_are_429_too_many_attempts_with_retry_after() {
 
 #[test]
 fn logout_ends_the_session_and_clears_the_cookie() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     let token = c.register("bob", PASSWORD);
     let r = c.token(&token).post("/logout");
@@ -337,7 +312,7 @@ fn logout_ends_the_session_and_clears_the_cookie() {
 
 #[test]
 fn password_change_revokes_the_session_and_takes_the_new_password() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     let token = c.register("bob", PASSWORD);
     let other_session = c.login("bob", PASSWORD);
@@ -381,7 +356,8 @@ fn password_change_revokes_the_session_and_takes_the_new_password() {
 
 #[test]
 fn delete_account_removes_user_and_sessions() {
-    let (db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
+    let db = server.db();
     let c = server.client();
     let token = c.register("bob", PASSWORD);
     let keep = c.register("carol", PASSWORD);
@@ -421,7 +397,7 @@ fn delete_account_removes_user_and_sessions() {
 
 #[test]
 fn me_describes_the_signed_in_user() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     let token = c.register("bob", PASSWORD);
     let v = c.token(&token).get("/me").ok_json();
@@ -438,7 +414,7 @@ fn me_describes_the_signed_in_user() {
 
 #[test]
 fn remember_me_keeps_the_cookie_until_the_session_cap() {
-    let (_db, server) = start(json!({"session_max_seconds": 7200}));
+    let server = Server::start(json!({"session_max_seconds": 7200}), &[]);
     let c = server.client();
     c.register("bob", PASSWORD);
     let plain = c.post_form("/login", &[("nickname", "bob"), ("password", PASSWORD)]);
@@ -461,7 +437,7 @@ fn remember_me_keeps_the_cookie_until_the_session_cap() {
 
 #[test]
 fn switching_between_email_and_nickname_does_not_double_the_guesses() {
-    let (_db, server) = start(json!({"login_max_failures": 4}));
+    let server = Server::start(json!({"login_max_failures": 4}), &[]);
     let c = server.client();
     c.register("dora", PASSWORD);
     for i in 0..4 {

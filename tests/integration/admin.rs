@@ -10,10 +10,8 @@ use std::time::Duration;
 const PASSWORD: &str = "user password 1";
 
 /// A server whose database holds the configured admin.
-fn start_with_admin() -> (TestDb, Server) {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &["--create_admin"]);
-    (db, server)
+fn start_with_admin() -> Server {
+    Server::start(json!({}), &["--create_admin"])
 }
 
 fn admin_count(db: &TestDb) -> i64 {
@@ -25,7 +23,7 @@ fn admin_count(db: &TestDb) -> i64 {
 
 #[test]
 fn get_roles_answers_the_callers_role() {
-    let (_db, server) = start_with_admin();
+    let server = start_with_admin();
     let c = server.client();
     let admin = c.login(ADMIN_NAME, ADMIN_PASSWORD);
     let user = c.register("bob", PASSWORD);
@@ -39,7 +37,8 @@ fn get_roles_answers_the_callers_role() {
 
 #[test]
 fn post_roles_sets_a_role_for_admins_only() {
-    let (db, server) = start_with_admin();
+    let server = start_with_admin();
+    let db = server.db();
     let c = server.client();
     let admin = c.token(&c.login(ADMIN_NAME, ADMIN_PASSWORD));
     let user = c.token(&c.register("bob", PASSWORD));
@@ -71,7 +70,7 @@ fn post_roles_sets_a_role_for_admins_only() {
 
 #[test]
 fn role_change_applies_to_the_users_live_session_at_once() {
-    let (_db, mut server) = start_with_admin();
+    let mut server = start_with_admin();
     let c = server.client();
     let admin = c.token(&c.login(ADMIN_NAME, ADMIN_PASSWORD));
     let token = c.register("bob", PASSWORD);
@@ -94,7 +93,7 @@ fn role_change_applies_to_the_users_live_session_at_once() {
 
 #[test]
 fn get_users_lists_accounts_for_admins_only() {
-    let (_db, server) = start_with_admin();
+    let server = start_with_admin();
     let c = server.client();
     let admin = c.token(&c.login(ADMIN_NAME, ADMIN_PASSWORD));
     let user = c.token(&c.register("bob", PASSWORD));
@@ -120,7 +119,7 @@ fn get_users_lists_accounts_for_admins_only() {
 
 #[test]
 fn execution_running_lists_the_platform_with_its_port() {
-    let (_db, server) = start_with_admin();
+    let server = start_with_admin();
     let c = server.client();
     let user = c.token(&c.register("bob", PASSWORD));
     assert_eq!(
@@ -132,7 +131,7 @@ fn execution_running_lists_the_platform_with_its_port() {
 
 #[test]
 fn root_redirects_to_main_and_main_to_login_without_a_session() {
-    let (_db, server) = start_with_admin();
+    let server = start_with_admin();
     let c = server.client();
     let r = c.get("/");
     assert_eq!(r.status, 302);
@@ -160,7 +159,7 @@ fn root_redirects_to_main_and_main_to_login_without_a_session() {
 
 #[test]
 fn main_shows_the_admin_page_to_admins_and_the_user_page_to_others() {
-    let (_db, server) = start_with_admin();
+    let server = start_with_admin();
     let c = server.client();
     let admin = c.with_jar();
     admin.post_form(
@@ -180,8 +179,7 @@ fn main_shows_the_admin_page_to_admins_and_the_user_page_to_others() {
 
 #[test]
 fn dev_mode_needs_no_token() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &["--dev"]);
+    let server = Server::start(json!({}), &["--dev"]);
     let c = server.client();
     c.register("bob", PASSWORD);
     let v = c.get("/users").ok_json();
@@ -193,8 +191,8 @@ fn dev_mode_needs_no_token() {
 
 #[test]
 fn create_admin_is_idempotent_across_restarts() {
-    let db = TestDb::new();
-    let mut server = Server::start(&db, json!({}), &["--create_admin"]);
+    let mut server = Server::start(json!({}), &["--create_admin"]);
+    let db = server.db().clone();
     assert_eq!(admin_count(&db), 1);
     let token = server.client().login(ADMIN_NAME, ADMIN_PASSWORD);
     server.restart();

@@ -5,18 +5,15 @@
 
 use crate::common;
 
-use common::{run_to_exit, Resp, Server, Setup, TestDb};
+use common::{run_to_exit, Resp, Server, Setup};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 fn register(server: &Server, nickname: &str) -> Resp {
-    let r = server.client().post_form(
-        "/register",
-        &[
-            ("email", &format!("{nickname}@example.org")),
-            ("nickname", nickname),
-            ("password", "cookie-password"),
-        ],
+    let r = server.client().register_form(
+        &format!("{nickname}@example.org"),
+        nickname,
+        "cookie-password",
     );
     assert_eq!(r.status, 200, "{}", r.body);
     r
@@ -26,8 +23,7 @@ fn register(server: &Server, nickname: &str) -> Resp {
 /// that logging out clears it with the same attribute.
 #[track_caller]
 fn assert_cookie_secure(extra: Value, secure: bool) {
-    let db = TestDb::new();
-    let server = Server::start(&db, extra.clone(), &[]);
+    let server = Server::start(extra.clone(), &[]);
     let r = register(&server, "carol");
     let set = r.set_cookie().expect("Set-Cookie access_token");
     assert_eq!(set.contains("; Secure"), secure, "{extra}: {set}");
@@ -64,15 +60,15 @@ fn over_plain_http_the_cookie_is_secure_only_when_asked_or_behind_https() {
 
 #[test]
 fn turning_it_off_where_browsers_use_https_is_logged_as_a_warning() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({"cookie_secure": false}), &[]);
+    let server = Server::start(json!({"cookie_secure": false}), &[]);
+    let db = server.db();
     let log = server.wait_for_log(Duration::from_secs(5), |l| l.contains("cookie_secure"));
     let line = log.lines().find(|l| l.contains("cookie_secure"));
     assert!(
         line.is_some_and(|l| l.contains("WARN") && l.contains("plain HTTP")),
         "{log}"
     );
-    let quiet = Server::start(&db, json!({"cookie_secure": true}), &[]);
+    let quiet = Setup::new(Some(db), json!({"cookie_secure": true})).start(&[]);
     assert!(!quiet.settled_log().contains("cookie_secure"));
 }
 

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{PgCluster, Server, Setup, TestDb};
+use common::{PgCluster, Setup, TestDb};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ const PASSWORD: &str = "outage password";
 fn outage_answers_503_keeps_cached_sessions_and_recovers_without_restart() {
     let cluster = PgCluster::init();
     let db = TestDb::on(&cluster.conninfo());
-    let server = Server::start(&db, json!({"pg_checkout_timeout_seconds": 1}), &[]);
+    let server = Setup::new(Some(&db), json!({"pg_checkout_timeout_seconds": 1})).start(&[]);
     let c = server.client();
     let token = c.register("bob", PASSWORD);
 

@@ -60,8 +60,8 @@ fn state_changes(c: &Client) -> Vec<(&'static str, common::Resp)> {
 
 #[test]
 fn dev_mode_refuses_cross_site_state_changes() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &["--dev"]);
+    let server = Server::start(json!({}), &["--dev"]);
+    let db = server.db();
     let c = server.client();
     let bob = c.register("bob", PASSWORD);
     let garbage_token = c.token("not-a-session");
@@ -87,8 +87,8 @@ fn dev_mode_refuses_cross_site_state_changes() {
             }
         }
     }
-    assert_eq!(role_of(&db, "bob").as_deref(), Some("guest"));
-    assert_eq!(user_count(&db), 1);
+    assert_eq!(role_of(db, "bob").as_deref(), Some("guest"));
+    assert_eq!(user_count(db), 1);
     assert_eq!(c.token(&bob).get("/roles").ok_json()["role"], "guest");
     c.login("bob", PASSWORD);
     // The platform still answers, and reading stays allowed.
@@ -102,8 +102,8 @@ fn dev_mode_refuses_cross_site_state_changes() {
 
 #[test]
 fn dev_mode_serves_same_origin_state_changes() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &["--dev"]);
+    let server = Server::start(json!({}), &["--dev"]);
+    let db = server.db();
     let c = server.client();
     c.register("bob", PASSWORD);
     let own_page = c
@@ -111,12 +111,12 @@ fn dev_mode_serves_same_origin_state_changes() {
         .header("Sec-Fetch-Site", "same-origin");
     let r = own_page.post_form("/roles", &[("user_name", "bob"), ("role", "teacher")]);
     assert_eq!(r.ok_json()["success"], true);
-    assert_eq!(role_of(&db, "bob").as_deref(), Some("teacher"));
+    assert_eq!(role_of(db, "bob").as_deref(), Some("teacher"));
     // A tool that sends neither header (curl, a script) is not a browser
     // on another site.
     let r = c.post_form("/roles", &[("user_name", "bob"), ("role", "parent")]);
     assert_eq!(r.ok_json()["success"], true);
-    assert_eq!(role_of(&db, "bob").as_deref(), Some("parent"));
+    assert_eq!(role_of(db, "bob").as_deref(), Some("parent"));
     assert_eq!(own_page.post("/logout").status, 200);
 }
 

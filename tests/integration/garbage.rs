@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::hub::{hub, raw, signer};
-use common::{wait_until, Server, TestDb};
+use common::{wait_until, Server};
 use serde_json::json;
 use sse_platform::module_client::uuid4;
 use std::io::Write;
@@ -48,8 +48,7 @@ fn still_serving(server: &Server) {
 
 #[test]
 fn random_http_requests_get_answers_or_closed_connections_never_a_crash() {
-    let db = TestDb::new();
-    let mut server = Server::start(&db, json!({"header_timeout_seconds": 2}), &[]);
+    let mut server = Server::start(json!({"header_timeout_seconds": 2}), &[]);
     let mut noise = Noise(0x5EED_0001);
     let paths = [
         "/login",
@@ -95,7 +94,7 @@ fn random_http_requests_get_answers_or_closed_connections_never_a_crash() {
 
 #[test]
 fn random_websocket_messages_get_error_replies_and_the_hub_lives_on() {
-    let (_db, server) = hub(json!({"hub_max_bad_messages": 1000}));
+    let server = hub(json!({"hub_max_bad_messages": 1000}));
     let mut noise = Noise(0x5EED_0002);
     let mut conn = raw(&server, "ListServ");
     let s = signer("ListServ");

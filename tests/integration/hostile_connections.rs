@@ -57,7 +57,7 @@ fn silent_module(server: &Server, from: u8, give_up: Duration) -> Silent {
 
 #[test]
 fn module_connections_that_sign_nothing_are_closed_and_capped() {
-    let (_db, server) = hub(json!({
+    let server = hub(json!({
         "hub_auth_timeout_seconds": 2,
         "hub_max_unauthenticated": 12,
         "hub_ping_interval_seconds": 1,
@@ -143,7 +143,7 @@ fn hold_idle_connections(
 
 #[test]
 fn idle_and_half_open_connections_from_a_few_addresses_make_room_for_others() {
-    let (_db, server) = hub(json!({
+    let server = hub(json!({
         "max_connections": 60,
         "max_connections_per_ip": 20,
         "header_timeout_seconds": 10,

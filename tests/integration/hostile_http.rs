@@ -6,16 +6,10 @@
 use crate::common;
 
 use common::attack::{in_parallel, loopback, threads_and_fds, Prober};
-use common::{Resp, Server, TestDb, ADMIN_NAME, ADMIN_PASSWORD};
+use common::{Resp, Server, ADMIN_NAME, ADMIN_PASSWORD};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn start(extra: serde_json::Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let server = Server::start(&db, extra, &["--create_admin"]);
-    (db, server)
-}
 
 /// A wrong-password login with a JSON body.
 fn bad_login(close: bool) -> Vec<u8> {
@@ -56,7 +50,7 @@ fn pipelined_attack(
     requests: usize,
     is_page: fn(usize) -> bool,
 ) {
-    let (_db, server) = start(extra);
+    let server = Server::start(extra, &["--create_admin"]);
     let before = baseline(&server);
     let prober = Prober::start(&server);
     let server = Arc::new(server);
@@ -111,7 +105,7 @@ fn pipelined_logins_and_pages_are_answered_in_order() {
 
 #[test]
 fn a_client_that_stops_sending_after_its_pipeline_still_gets_every_answer() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &["--create_admin"]);
     let mut conn = server.raw_from(loopback(3)).expect("connect");
     let mut batch = Vec::new();
     for _ in 0..10 {
@@ -133,7 +127,10 @@ fn a_client_that_stops_sending_after_its_pipeline_still_gets_every_answer() {
 
 #[test]
 fn slow_bodies_get_408_at_the_body_deadline_and_hold_no_worker() {
-    let (_db, server) = start(json!({"body_timeout_seconds": 3, "worker_threads": 2}));
+    let server = Server::start(
+        json!({"body_timeout_seconds": 3, "worker_threads": 2}),
+        &["--create_admin"],
+    );
     let before = baseline(&server);
     let prober = Prober::start(&server);
     let server = Arc::new(server);
@@ -187,7 +184,7 @@ fn slow_bodies_get_408_at_the_body_deadline_and_hold_no_worker() {
 
 #[test]
 fn a_body_sent_at_once_after_100_continue_is_served() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &["--create_admin"]);
     let mut conn = server.raw_from(loopback(4)).expect("connect");
     let body = format!("nickname={ADMIN_NAME}&password={ADMIN_PASSWORD}");
     let head = format!(
@@ -208,7 +205,7 @@ fn a_body_sent_at_once_after_100_continue_is_served() {
 /// them: each request is answered, and so is the one pipelined after it.
 #[test]
 fn connection_values_that_mention_upgrade_are_answered_like_any_other() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &["--create_admin"]);
     let before = baseline(&server);
     let prober = Prober::start(&server);
     let spellings = [
@@ -260,7 +257,7 @@ fn answer(server: &Server, request: &[u8]) -> Option<Resp> {
 
 #[test]
 fn every_complete_head_gets_an_answer_whatever_its_bytes() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &["--create_admin"]);
     let served = [
         &b"GET /login HTTP/1.1\r\nHost: localhost\r\nUser-Agent: caf\xc3\xa9\r\n\r\n"[..],
         b"GET /login HTTP/1.1\r\nHost: localhost\r\nX-Name: \xff\xfe\r\n\r\n",
@@ -305,7 +302,7 @@ fn every_complete_head_gets_an_answer_whatever_its_bytes() {
 
 #[test]
 fn clients_that_never_read_their_answers_hold_nothing_for_long() {
-    let (_db, server) = start(json!({"idle_timeout_seconds": 3}));
+    let server = Server::start(json!({"idle_timeout_seconds": 3}), &["--create_admin"]);
     let before = baseline(&server);
     let prober = Prober::start(&server);
     // Each asks for a thousand pages at once and reads none of them.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[test]
 fn every_vector_case_gives_the_expected_result_over_the_wire() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     for case in vectors()["signed_messages"].as_array().expect("cases") {
         let mut conn = raw(&server, "ListServ");
         let reply = exchange(
@@ -38,7 +38,7 @@ fn every_vector_case_gives_the_expected_result_over_the_wire() {
 
 #[test]
 fn plain_upgrade_and_original_handshake_both_register() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut plain = Connection::open(&target(&server), None).expect("plain upgrade");
     let reply = start_module(&mut plain, "ListServ", 8001);
     assert_eq!(reply["type"], "module_start_response");
@@ -60,7 +60,7 @@ fn plain_upgrade_and_original_handshake_both_register() {
 
 #[test]
 fn user_requests_answer_from_the_database() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let token = server.client().register("bob", "bob-password");
     let mut conn = raw(&server, "ListServ");
     let s = signer("ListServ");
@@ -114,7 +114,7 @@ fn user_requests_answer_from_the_database() {
 
 #[test]
 fn user_logout_revokes_and_tells_the_other_modules() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let token = server.client().register("carol", "carol-password");
     let mut a = raw(&server, "ListServ");
     start_module(&mut a, "ListServ", 8001);
@@ -147,7 +147,7 @@ fn user_logout_revokes_and_tells_the_other_modules() {
 
 #[test]
 fn errors_get_replies_and_the_connection_stays_open() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut conn = raw(&server, "ListServ");
     let s = signer("ListServ");
     let v = exchange(&mut conn, "this is not json".into(), None);
@@ -183,7 +183,7 @@ fn errors_get_replies_and_the_connection_stays_open() {
 
 #[test]
 fn a_connection_that_keeps_sending_garbage_is_closed() {
-    let (_db, server) = hub(json!({"hub_max_bad_messages": 10}));
+    let server = hub(json!({"hub_max_bad_messages": 10}));
     let mut conn = raw(&server, "ListServ");
     for _ in 0..10 {
         let _ = conn.send("garbage".into(), T);
@@ -194,7 +194,7 @@ fn a_connection_that_keeps_sending_garbage_is_closed() {
 
 #[test]
 fn an_unauthenticated_socket_hears_no_broadcast() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut stranger = Connection::open(&target(&server), None).expect("connect");
     let mut module = raw(&server, "ListServ");
     start_module(&mut module, "ListServ", 8001);
@@ -215,7 +215,7 @@ fn an_unauthenticated_socket_hears_no_broadcast() {
 
 #[test]
 fn an_impostor_cannot_take_or_remove_a_running_module() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut owner = raw(&server, "ListServ");
     assert_eq!(start_module(&mut owner, "ListServ", 8001)["success"], true);
     // A stranger claims the name in the handshake and signs with another key.
@@ -258,7 +258,7 @@ fn an_impostor_cannot_take_or_remove_a_running_module() {
 
 #[test]
 fn a_connection_keeps_the_identity_of_its_first_envelope() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut conn = raw(&server, "ListServ");
     start_module(&mut conn, "ListServ", 8001);
     let v = signed(
@@ -271,7 +271,7 @@ fn a_connection_keeps_the_identity_of_its_first_envelope() {
 
 #[test]
 fn a_replayed_envelope_is_refused_on_any_connection() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let envelope = signer("ListServ").envelope(
         json!({"type": "get_running_modules"})
             .as_object()
@@ -298,7 +298,7 @@ fn a_replayed_envelope_is_refused_on_any_connection() {
 
 #[test]
 fn message_module_is_forwarded_with_the_senders_authenticated_name() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut a = raw(&server, "ListServ");
     start_module(&mut a, "ListServ", 8001);
     let mut b = raw(&server, "SocialServ");
@@ -345,7 +345,7 @@ fn message_module_is_forwarded_with_the_senders_authenticated_name() {
 
 #[test]
 fn a_role_change_is_announced_to_modules() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     // A message type the original never sent: protocol 2 only.
     let mut module = common::original::start_v2(&server, "ListServ", 8001);
     let web = server.client();
@@ -371,7 +371,7 @@ fn a_role_change_is_announced_to_modules() {
 #[test]
 fn binary_frames_that_are_not_json_get_an_error_an_original_client_can_read() {
     use tungstenite::client::IntoClientRequest;
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     let tls = common::tls_handshake(tcp, server.cert_pem()).expect("TLS");
     let request = "wss://localhost/websocket"
@@ -401,7 +401,7 @@ fn binary_frames_that_are_not_json_get_an_error_an_original_client_can_read() {
 /// the platform answers every one of them, in the documented shape.
 #[test]
 fn every_documented_request_type_is_answered() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut conn = raw(&server, "ListServ");
     let s = signer("ListServ");
     let dir = common::schemas::root().join("from_module");

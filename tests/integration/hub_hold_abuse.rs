@@ -44,7 +44,7 @@ fn silent_named_module(server: &Server, from: u8, give_up: Duration) -> Option<D
 
 #[test]
 fn named_connections_that_never_sign_hold_little_and_are_closed() {
-    let (_db, server) = hub(json!({
+    let server = hub(json!({
         "hub_auth_timeout_seconds": 1,
         "hub_hold_seconds": 3,
         "hub_hold_messages": 16,

@@ -28,7 +28,7 @@ fn step(name: &str, module: &mut OriginalClient) {
 #[test]
 fn an_original_client_survives_every_action_that_causes_a_broadcast() {
     let sink = SmtpSink::start();
-    let (_db, server) = hub(json!({"smtp": sink.config(), "public_url": "https://lab.example"}));
+    let server = hub(json!({"smtp": sink.config(), "public_url": "https://lab.example"}));
     let mut module = OriginalClient::start(&server, "ListServ", 8001);
     let web = server.client();
     let token = web.register("ann", "ann-password-1");
@@ -103,7 +103,7 @@ fn an_original_client_survives_every_action_that_causes_a_broadcast() {
 
 #[test]
 fn unasked_messages_carry_a_fresh_resolve_id_each() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut a = OriginalClient::start(&server, "ListServ", 8001);
     let mut b = OriginalClient::start(&server, "SocialServ", 8002);
     let web = server.client();
@@ -125,7 +125,7 @@ fn unasked_messages_carry_a_fresh_resolve_id_each() {
 
 #[test]
 fn a_reconnected_original_client_gets_what_it_missed_before_its_first_reply() {
-    let (_db, mut server) = hub(json!({}));
+    let mut server = hub(json!({}));
     let first = OriginalClient::start(&server, "ListServ", 8001);
     drop(first);
     server.restart();
@@ -175,7 +175,7 @@ fn a_reconnected_original_client_gets_what_it_missed_before_its_first_reply() {
 
 #[test]
 fn a_connection_naming_a_module_receives_nothing_until_it_signs_as_it() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut named = OriginalClient::reconnect(&server, "ListServ");
     let mut unknown = raw(&server, "nosuchmodule");
     let web = server.client();
@@ -203,7 +203,7 @@ fn a_connection_naming_a_module_receives_nothing_until_it_signs_as_it() {
 
 #[test]
 fn a_named_connection_may_wait_to_sign_as_long_as_broadcasts_are_held() {
-    let (_db, server) = hub(json!({"hub_auth_timeout_seconds": 1, "hub_hold_seconds": 6}));
+    let server = hub(json!({"hub_auth_timeout_seconds": 1, "hub_hold_seconds": 6}));
     let mut named = OriginalClient::reconnect(&server, "ListServ");
     let mut late = raw(&server, "SocialServ");
     let mut anonymous = Connection::open(&target(&server), None).expect("plain upgrade");
@@ -229,7 +229,7 @@ fn a_named_connection_may_wait_to_sign_as_long_as_broadcasts_are_held() {
 
 #[test]
 fn held_broadcasts_are_bounded_in_number_and_age() {
-    let (_db, server) = hub(json!({"hub_hold_messages": 3, "hub_hold_seconds": 3}));
+    let server = hub(json!({"hub_hold_messages": 3, "hub_hold_seconds": 3}));
     let mut early = OriginalClient::reconnect(&server, "ListServ");
     let mut late = OriginalClient::reconnect(&server, "SocialServ");
     let web = server.client();

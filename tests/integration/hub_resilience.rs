@@ -4,14 +4,14 @@
 use crate::common;
 
 use common::hub::*;
-use common::{vectors, wait_until, Server, TestDb};
+use common::{vectors, wait_until, Setup, TestDb};
 use serde_json::json;
 use sse_platform::module_client::{uuid4, ClientError, ModuleClient};
 use std::time::Duration;
 
 #[test]
 fn a_module_that_stops_reading_does_not_delay_the_others() {
-    let (_db, server) = hub(json!({"hub_queue_len": 16}));
+    let server = hub(json!({"hub_queue_len": 16}));
     let mut stuck = raw(&server, "chatsystem");
     start_module(&mut stuck, "chatsystem", 8003);
     let mut healthy = raw(&server, "SocialServ");
@@ -51,7 +51,7 @@ fn a_module_that_stops_reading_does_not_delay_the_others() {
 
 #[test]
 fn a_module_that_stops_answering_pings_is_removed() {
-    let (_db, server) = hub(json!({"hub_ping_interval_seconds": 1, "hub_ping_timeout_seconds": 2}));
+    let server = hub(json!({"hub_ping_interval_seconds": 1, "hub_ping_timeout_seconds": 2}));
     let mut quiet = raw(&server, "ListServ");
     start_module(&mut quiet, "ListServ", 8001);
     let token = server
@@ -71,7 +71,7 @@ fn a_module_that_stops_answering_pings_is_removed() {
 
 #[test]
 fn key_file_changes_are_picked_up_and_removed_keys_disconnect() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let keys_path = server.dir().join("verify_keys.json");
     std::fs::write(&keys_path, "{\n  \"ListServ\": \n}").expect("write");
@@ -102,7 +102,7 @@ fn key_file_changes_are_picked_up_and_removed_keys_disconnect() {
 
 #[test]
 fn sighup_reloads_keys_even_when_the_file_looks_unchanged() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let path = server.dir().join("verify_keys.json");
     let modified = std::fs::metadata(&path)
@@ -142,7 +142,7 @@ fn database_outage_gives_modules_database_unavailable_and_recovers() {
     let db = TestDb::on(&cluster.conninfo());
     let config =
         json!({"verify_keys": vectors()["verify_keys_json"], "pg_checkout_timeout_seconds": 1});
-    let server = Server::start(&db, config, &["--create_admin"]);
+    let server = Setup::new(Some(&db), config).start(&["--create_admin"]);
     let mut conn = raw(&server, "ListServ");
     let s = signer("ListServ");
     assert_eq!(

@@ -43,7 +43,7 @@ fn assert_ended(conn: &mut Connection, tokens: &[&str], reason: &str) {
 #[test]
 fn session_ended_for_logout_password_change_reset_deletion_and_module_logout() {
     let sink = SmtpSink::start();
-    let (_db, server) = hub(json!({"smtp": sink.config(), "public_url": "https://lab.example"}));
+    let server = hub(json!({"smtp": sink.config(), "public_url": "https://lab.example"}));
     let mut v2 = start_v2(&server, "ListServ", 8001);
     let web = server.client();
 
@@ -87,7 +87,7 @@ fn session_ended_for_logout_password_change_reset_deletion_and_module_logout() {
 
 #[test]
 fn session_ended_for_idle_expiry_and_the_absolute_cap() {
-    let (_db, server) = hub(json!({
+    let server = hub(json!({
         "token_ttl_seconds": 2, "session_max_seconds": 4, "session_sweep_seconds": 1,
     }));
     let mut v2 = start_v2(&server, "ListServ", 8001);
@@ -117,7 +117,7 @@ fn session_ended_for_idle_expiry_and_the_absolute_cap() {
 
 #[test]
 fn original_connections_hear_user_logout_only_where_the_original_sent_it() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut original = OriginalClient::start(&server, "ListServ", 8001);
     let web = server.client();
     let a = web.register("max", "max-password-1");
@@ -158,7 +158,7 @@ fn original_connections_hear_user_logout_only_where_the_original_sent_it() {
 
 #[test]
 fn session_expires_for_protocol_2_only() {
-    let (_db, server) = hub(json!({"session_max_seconds": 7200}));
+    let server = hub(json!({"session_max_seconds": 7200}));
     let mut v2 = start_v2(&server, "ListServ", 8001);
     let mut original = raw(&server, "SocialServ");
     start_module(&mut original, "SocialServ", 8002);
@@ -191,7 +191,7 @@ fn session_expires_for_protocol_2_only() {
 
 #[test]
 fn protocol_2_modules_hear_modules_start_and_stop() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut watcher = start_v2(&server, "ListServ", 8001);
     let mut original = OriginalClient::start(&server, "chatsystem", 8003);
     let mut other = raw(&server, "SocialServ");
@@ -230,7 +230,7 @@ fn protocol_2_modules_hear_modules_start_and_stop() {
 
 #[test]
 fn module_start_refuses_protocols_it_does_not_speak() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let mut conn = raw(&server, "ListServ");
     let s = signer("ListServ");
     let v = signed(
@@ -270,7 +270,7 @@ fn permissions_config() -> Value {
 
 #[test]
 fn module_permissions_refuse_requests_and_messages_and_strip_user_data() {
-    let (_db, server) = hub(permissions_config());
+    let server = hub(permissions_config());
     let mut limited = start_v2(&server, "ListServ", 8001);
     let mut full = start_v2(&server, "SocialServ", 8002);
     let mut quiet = OriginalClient::start(&server, "chatsystem", 8003);

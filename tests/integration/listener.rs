@@ -4,17 +4,11 @@
 
 use crate::common;
 
-use common::{Server, TestDb};
+use common::Server;
 use serde_json::json;
 use std::time::Duration;
 
 const GET_LOGIN: &[u8] = b"GET /login HTTP/1.1\r\nHost: localhost\r\n\r\n";
-
-fn start(extra: serde_json::Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let server = Server::start(&db, extra, &[]);
-    (db, server)
-}
 
 /// The server still serves a plain page request.
 #[track_caller]
@@ -25,7 +19,7 @@ fn assert_serves(server: &Server) {
 
 #[test]
 fn silent_tcp_client_is_dropped_after_the_header_timeout() {
-    let (_db, server) = start(json!({"header_timeout_seconds": 1}));
+    let server = Server::start(json!({"header_timeout_seconds": 1}), &[]);
     let mut silent = server.raw_tcp();
     assert_serves(&server);
     let closed = silent
@@ -40,7 +34,7 @@ fn silent_tcp_client_is_dropped_after_the_header_timeout() {
 
 #[test]
 fn tls_client_sending_half_a_head_is_dropped_after_the_header_timeout() {
-    let (_db, server) = start(json!({"header_timeout_seconds": 1}));
+    let server = Server::start(json!({"header_timeout_seconds": 1}), &[]);
     let mut slow = server.raw_tls();
     slow.send(b"GET /login HTTP/1.1\r\nHost: localhost\r\n")
         .unwrap();
@@ -57,7 +51,7 @@ fn tls_client_sending_half_a_head_is_dropped_after_the_header_timeout() {
 
 #[test]
 fn trickling_head_is_dropped_at_the_header_deadline_despite_activity() {
-    let (_db, server) = start(json!({"header_timeout_seconds": 1}));
+    let server = Server::start(json!({"header_timeout_seconds": 1}), &[]);
     let mut slow = server.raw_tls();
     let start = std::time::Instant::now();
     let mut closed = false;
@@ -78,7 +72,10 @@ fn trickling_head_is_dropped_at_the_header_deadline_despite_activity() {
 
 #[test]
 fn idle_keep_alive_connection_after_a_request_is_kept_until_idle_timeout() {
-    let (_db, server) = start(json!({"header_timeout_seconds": 1, "idle_timeout_seconds": 3}));
+    let server = Server::start(
+        json!({"header_timeout_seconds": 1, "idle_timeout_seconds": 3}),
+        &[],
+    );
     let mut conn = server.raw_tls();
     assert_eq!(conn.roundtrip(GET_LOGIN).status, 200);
     // Between requests the idle timeout applies, not the header timeout.
@@ -90,10 +87,13 @@ fn idle_keep_alive_connection_after_a_request_is_kept_until_idle_timeout() {
 
 #[test]
 fn connections_over_the_per_address_cap_are_closed_at_once() {
-    let (_db, server) = start(json!({
-        "max_connections_per_ip": 3,
-        "header_timeout_seconds": 10,
-    }));
+    let server = Server::start(
+        json!({
+            "max_connections_per_ip": 3,
+            "header_timeout_seconds": 10,
+        }),
+        &[],
+    );
     let mut held: Vec<_> = (0..3).map(|_| server.raw_tcp()).collect();
     // The accept loop takes connections in order; once the fourth is
     // refused, the first three hold their places.
@@ -122,7 +122,7 @@ fn connections_over_the_per_address_cap_are_closed_at_once() {
 
 #[test]
 fn body_over_max_body_bytes_is_413_with_the_json_error() {
-    let (_db, server) = start(json!({"max_body_bytes": 2048}));
+    let server = Server::start(json!({"max_body_bytes": 2048}), &[]);
     let body = "a".repeat(4096);
     let mut conn = server.raw_tls();
     let request = format!(
@@ -154,7 +154,7 @@ fn body_over_max_body_bytes_is_413_with_the_json_error() {
 
 #[test]
 fn expect_100_continue_gets_continue_then_the_answer() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let mut conn = server.raw_tls();
     let body = "nickname=nobody&password=whatever1";
     let head = format!(
@@ -173,7 +173,7 @@ fn expect_100_continue_gets_continue_then_the_answer() {
 
 #[test]
 fn malformed_heads_get_400_with_the_json_error() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     server
         .raw_tls()
         .roundtrip(b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Length: ten\r\n\r\n")
@@ -190,7 +190,7 @@ fn malformed_heads_get_400_with_the_json_error() {
 /// checked on incomplete heads only).
 #[test]
 fn head_over_the_limit_is_431_even_when_it_arrives_whole() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let big = format!(
         "GET /login HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20 * 1024)
@@ -208,7 +208,7 @@ fn head_over_the_limit_is_431_even_when_it_arrives_whole() {
 
 #[test]
 fn chunked_request_body_is_411() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let mut conn = server.raw_tls();
     let r = conn.roundtrip(
         b"POST /login HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
@@ -219,7 +219,7 @@ fn chunked_request_body_is_411() {
 
 #[test]
 fn path_traversal_finds_nothing() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     for path in [
         "/css/../Cargo.toml",
         "/css/%2e%2e/Cargo.toml",
@@ -243,7 +243,7 @@ fn path_traversal_finds_nothing() {
 
 #[test]
 fn forged_peer_header_does_not_change_the_logged_client() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let mut conn = server.raw_tls();
     let r = conn.roundtrip(
         b"GET /forgot_password HTTP/1.1\r\nHost: localhost\r\nX-Sse-Peer: 6.6.6.6:66\r\nx-sse-tls: 0\r\n\r\n",
@@ -276,10 +276,13 @@ fn sixth_login_after_five_failures(client: &common::Client) -> common::Resp {
 
 #[test]
 fn behind_a_trusted_proxy_the_forwarded_client_is_logged_and_limited() {
-    let (_db, server) = start(json!({
-        "tls": false, "trusted_proxies": ["127.0.0.1"], "login_max_failures_per_address": 5,
-        "max_connections_per_ip": 2,
-    }));
+    let server = Server::start(
+        json!({
+            "tls": false, "trusted_proxies": ["127.0.0.1"], "login_max_failures_per_address": 5,
+            "max_connections_per_ip": 2,
+        }),
+        &[],
+    );
     let via_proxy = |client: &str| {
         server
             .client()
@@ -309,7 +312,10 @@ fn behind_a_trusted_proxy_the_forwarded_client_is_logged_and_limited() {
 
 #[test]
 fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
-    let (_db, server) = start(json!({"tls": false, "login_max_failures_per_address": 5}));
+    let server = Server::start(
+        json!({"tls": false, "login_max_failures_per_address": 5}),
+        &[],
+    );
     let spoofing = |client: &str| server.client().header("X-Forwarded-For", client);
     sixth_login_after_five_failures(&spoofing("203.0.113.5"))
         .assert_error(429, "too_many_attempts");
@@ -322,7 +328,7 @@ fn x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
 
 #[test]
 fn keep_alive_serves_several_requests_on_one_connection() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let mut conn = server.raw_tls();
     assert_eq!(conn.roundtrip(GET_LOGIN).status, 200);
     let css = conn.roundtrip(b"GET /css/style.css HTTP/1.1\r\nHost: localhost\r\n\r\n");
@@ -349,7 +355,7 @@ fn answers_stay_whole_and_in_order_whatever_requests_share_a_connection() {
     // goes out, as long as it knows where answers end; a pipelined pair or
     // a HEAD request ends that for the connection. Every path, in turn.
     const CONFIG: &[u8] = b"GET /auth/config HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let mut conn = server.raw_tls();
     for _ in 0..5 {
         let small = conn.roundtrip(CONFIG);
@@ -387,7 +393,7 @@ fn answers_stay_whole_and_in_order_whatever_requests_share_a_connection() {
 
 #[test]
 fn plain_http_on_the_tls_port_does_not_hurt_the_server() {
-    let (_db, mut server) = start(json!({}));
+    let mut server = Server::start(json!({}), &[]);
     let mut plain = server.raw_tcp();
     plain.send(GET_LOGIN).unwrap();
     plain
@@ -404,20 +410,13 @@ fn plain_http_on_the_tls_port_does_not_hurt_the_server() {
 
 #[test]
 fn tls_false_serves_plain_http() {
-    let (_db, server) = start(json!({"tls": false}));
+    let server = Server::start(json!({"tls": false}), &[]);
     assert_eq!(server.scheme, "http");
     assert!(server.url("/").starts_with("http://127.0.0.1:"));
     let mut conn = server.raw_tcp();
     assert_eq!(conn.roundtrip(GET_LOGIN).status, 200);
     let c = server.client();
-    let r = c.post_form(
-        "/register",
-        &[
-            ("email", "bob@example.org"),
-            ("nickname", "bob"),
-            ("password", "plain password"),
-        ],
-    );
+    let r = c.register_form("bob@example.org", "bob", "plain password");
     assert_eq!(r.status, 200);
     let cookie = r.set_cookie().unwrap();
     assert!(
@@ -428,8 +427,7 @@ fn tls_false_serves_plain_http() {
 
 #[test]
 fn sigterm_stops_the_server_and_removes_its_private_socket_folder() {
-    let db = TestDb::new();
-    let mut server = Server::start(&db, json!({}), &[]);
+    let mut server = Server::start(json!({}), &[]);
     let pid = server.pid().expect("running");
     let prefix = format!("sse-platform-{pid}-");
     let mine = || {
@@ -463,7 +461,7 @@ fn threads_and_nice_values(pid: u32) -> Vec<(String, i32)> {
 
 #[test]
 fn password_hashing_threads_run_at_a_lower_priority_than_the_rest() {
-    let (_db, server) = start(json!({"hash_threads": 2}));
+    let server = Server::start(json!({"hash_threads": 2}), &[]);
     let pid = server.pid().expect("running");
     // A thread takes its name (and lowers its priority) once it first runs.
     let mut threads = Vec::new();
@@ -490,7 +488,7 @@ fn password_hashing_threads_run_at_a_lower_priority_than_the_rest() {
 
 #[test]
 fn a_non_websocket_upgrade_request_is_answered_as_plain_http() {
-    let (_db, server) = start(json!({}));
+    let server = Server::start(json!({}), &[]);
     let mut conn = server.raw_tls();
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
     conn.send(request).expect("send");
@@ -504,15 +502,13 @@ fn a_non_websocket_upgrade_request_is_answered_as_plain_http() {
 
 #[test]
 fn behind_an_https_proxy_the_cookie_is_still_secure() {
-    let (_db, server) = start(json!({"tls": false, "public_url": "https://lab.example.org"}));
-    let r = server.client().post_form(
-        "/register",
-        &[
-            ("email", "bob@example.org"),
-            ("nickname", "bob"),
-            ("password", "plain password"),
-        ],
+    let server = Server::start(
+        json!({"tls": false, "public_url": "https://lab.example.org"}),
+        &[],
     );
+    let r = server
+        .client()
+        .register_form("bob@example.org", "bob", "plain password");
     assert_eq!(r.status, 200);
     assert!(r.set_cookie().expect("Set-Cookie").contains("; Secure"));
 }
@@ -523,7 +519,7 @@ fn behind_an_https_proxy_the_cookie_is_still_secure() {
 /// connection to close (the idle timeout).
 #[test]
 fn many_keep_alive_connections_opened_together_are_all_answered_promptly() {
-    let (_db, server) = start(json!({"idle_timeout_seconds": 60}));
+    let server = Server::start(json!({"idle_timeout_seconds": 60}), &[]);
     for round in 0..3 {
         let mut conns: Vec<_> = (0..12).map(|_| server.raw_tls()).collect();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(conns.len()));

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{form, Server, TestDb};
+use common::{form, Server};
 use serde_json::json;
 use std::time::Duration;
 
@@ -13,21 +13,14 @@ const NEW_PASSWORD: &str = "Pw-Changed-7x2qZ";
 
 #[test]
 fn log_has_a_line_per_request_and_no_secrets() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({"login_max_failures": 100}), &[]);
+    let server = Server::start(json!({"login_max_failures": 100}), &[]);
+    let db = server.db();
     let c = server.client();
     let config = std::fs::read_to_string(server.dir().join("config.json")).unwrap();
     let config: serde_json::Value = serde_json::from_str(&config).unwrap();
     let cookie_secret = config["cookie_secret"].as_str().unwrap().to_owned();
 
-    let r = c.post_form(
-        "/register",
-        &[
-            ("email", "logged@example.org"),
-            ("nickname", "logged"),
-            ("password", FIRST_PASSWORD),
-        ],
-    );
+    let r = c.register_form("logged@example.org", "logged", FIRST_PASSWORD);
     let first_token = r.ok_json()["access_token"].as_str().unwrap().to_owned();
     let first_cookie = r.cookie_value().unwrap();
     // Credentials in the query string, as the original pages send them.
@@ -107,8 +100,7 @@ fn log_has_a_line_per_request_and_no_secrets() {
 #[test]
 fn no_spelling_of_a_path_or_method_puts_what_follows_into_the_log() {
     const SECRET: &str = "PwPathSecret7Qk2";
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &[]);
+    let server = Server::start(json!({}), &[]);
     let long = format!("/{}{SECRET}", "x".repeat(6000));
     let targets = [
         format!("/login&password={SECRET}"),

@@ -14,14 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 const PASSWORD: &str = "user password 1";
 
 fn register(c: &Client, email: &str, nickname: &str) -> common::Resp {
-    c.post_form(
-        "/register",
-        &[
-            ("email", email),
-            ("nickname", nickname),
-            ("password", PASSWORD),
-        ],
-    )
+    c.register_form(email, nickname, PASSWORD)
 }
 
 fn user_count(db: &TestDb) -> i64 {
@@ -33,8 +26,8 @@ fn user_count(db: &TestDb) -> i64 {
 
 #[test]
 fn look_alikes_of_a_taken_nickname_are_409() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &["--create_admin"]);
+    let server = Server::start(json!({}), &["--create_admin"]);
+    let db = server.db();
     let c = server.client();
     for (i, name) in [
         "Admin",
@@ -65,14 +58,14 @@ fn look_alikes_of_a_taken_nickname_are_409() {
     // Different names stay available.
     register(&c, "jorg4@example.org", "Jorg").ok_json();
     register(&c, "admins@example.org", "admins").ok_json();
-    assert_eq!(user_count(&db), 5);
+    assert_eq!(user_count(db), 5);
     c.login(ADMIN_NAME, ADMIN_PASSWORD);
 }
 
 #[test]
 fn nicknames_with_invisible_characters_are_400() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &["--create_admin"]);
+    let server = Server::start(json!({}), &["--create_admin"]);
+    let db = server.db();
     let c = server.client();
     for (i, name) in [
         "ad\u{200b}min",         // zero-width space
@@ -96,7 +89,7 @@ fn nicknames_with_invisible_characters_are_400() {
         assert_eq!(r.status, 400, "{name:?}: {}", r.body);
         r.assert_error(400, "invalid_nickname");
     }
-    assert_eq!(user_count(&db), 1);
+    assert_eq!(user_count(db), 1);
     // Accents, other scripts, punctuation and inner spaces are names.
     for (i, name) in ["Zoë Ärger", "李小龍", "O'Brien-Smith", "bob 2"]
         .into_iter()
@@ -108,8 +101,8 @@ fn nicknames_with_invisible_characters_are_400() {
 
 #[test]
 fn names_whose_keys_grow_long_are_still_compared() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &[]);
+    let server = Server::start(json!({}), &[]);
+    let db = server.db();
     let c = server.client();
     // Characters whose NFKC form has 16 bytes or more (U+FDFA: 33), 200 of
     // them in a scrambled order: keys of kilobytes, more than a B-tree
@@ -142,20 +135,20 @@ fn names_whose_keys_grow_long_are_still_compared() {
 
 #[test]
 fn emails_are_unique_ignoring_case() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &[]);
+    let server = Server::start(json!({}), &[]);
+    let db = server.db();
     let c = server.client();
     register(&c, "bob@x.org", "bob").ok_json();
     for email in ["Bob@x.org", "BOB@X.ORG", "bob@X.org"] {
         register(&c, email, "robert").assert_error(409, "email_already_exists");
     }
-    assert_eq!(user_count(&db), 1);
+    assert_eq!(user_count(db), 1);
 }
 
 #[test]
 fn concurrent_look_alikes_make_one_account() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({"hash_threads": 4}), &[]);
+    let server = Server::start(json!({"hash_threads": 4}), &[]);
+    let db = server.db();
     let names = [
         "carol",
         "Carol",
@@ -185,7 +178,7 @@ fn concurrent_look_alikes_make_one_account() {
         statuses.iter().all(|&s| s == 200 || s == 409),
         "{statuses:?}"
     );
-    assert_eq!(user_count(&db), 1);
+    assert_eq!(user_count(db), 1);
 }
 
 /// The tables as the original platform made them, with look-alike rows it
@@ -214,7 +207,7 @@ fn original_database_with_look_alikes(db: &TestDb) {
 fn look_alikes_made_by_the_original_keep_logging_in_by_exact_name() {
     let db = TestDb::new();
     original_database_with_look_alikes(&db);
-    let mut server = Server::start(&db, json!({}), &[]);
+    let mut server = Setup::new(Some(&db), json!({})).start(&[]);
     let missing: i64 = db
         .client()
         .query_one(

@@ -16,7 +16,7 @@ fn module_client_requests_events_cache_and_reconnect() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let (_db, mut server) = hub(json!({"port": port}));
+    let mut server = hub(json!({"port": port}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let v = checked(
         client
@@ -149,7 +149,7 @@ fn start_hello_module(
 #[test]
 fn hello_module_greets_the_logged_in_user_end_to_end() {
     let secret = "hello-module-shared-secret-0123";
-    let (_db, server) = hub(json!({"cookie_secret": secret}));
+    let server = hub(json!({"cookie_secret": secret}));
     let key_path = server.dir().join("signing_key.key");
     std::fs::write(&key_path, seed("ListServ")).expect("write key");
     let (mut child, port) = start_hello_module(&server, &key_path, secret);
@@ -178,7 +178,7 @@ fn hello_module_greets_the_logged_in_user_end_to_end() {
 
 #[test]
 fn a_password_change_tells_modules_to_drop_all_of_the_users_tokens() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let web = server.client();
     let first = web.register("heidi", "heidi-password");
@@ -214,7 +214,7 @@ fn fixed_port() -> u16 {
 
 #[test]
 fn the_client_drops_its_whole_cache_when_it_reconnects() {
-    let (_db, mut server) = hub(json!({"port": fixed_port()}));
+    let mut server = hub(json!({"port": fixed_port()}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let token = server.client().register("ivan", "ivan-password");
     assert!(wait_until(T, || client.cache().get(&token).is_some()));
@@ -239,7 +239,7 @@ fn the_client_drops_its_whole_cache_when_it_reconnects() {
 
 #[test]
 fn a_token_whose_session_ended_unannounced_is_refused_after_revalidate_after() {
-    let (_db, server) = hub(json!({"token_ttl_seconds": 2, "session_max_seconds": 600}));
+    let server = hub(json!({"token_ttl_seconds": 2, "session_max_seconds": 600}));
     let mut o = options(&server, "ListServ", 8001);
     o.revalidate_after = Duration::from_secs(3);
     let client = ModuleClient::connect(o).expect("connect");
@@ -263,7 +263,7 @@ fn a_token_whose_session_ended_unannounced_is_refused_after_revalidate_after() {
 
 #[test]
 fn a_user_logout_the_module_sends_itself_drops_the_token_from_its_cache() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let token = server.client().register("kate", "kate-password");
     assert!(wait_until(T, || client.cache().get(&token).is_some()));
@@ -294,7 +294,7 @@ fn event_where(client: &ModuleClient, pred: impl Fn(&Value) -> bool) -> Option<V
 /// before that merge.
 #[test]
 fn the_client_never_serves_a_token_past_its_session_expires() {
-    let (_db, server) = hub(json!({"token_ttl_seconds": 2, "session_max_seconds": 3}));
+    let server = hub(json!({"token_ttl_seconds": 2, "session_max_seconds": 3}));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");
     let token = server.client().register("leo", "leo-password");
     let event = event_where(&client, |e| {
@@ -335,7 +335,7 @@ fn the_client_never_serves_a_token_past_its_session_expires() {
 /// (another branch of issue 9): fails before that merge.
 #[test]
 fn session_ended_from_the_janitor_drops_the_token_from_the_cache() {
-    let (_db, server) = hub(json!({
+    let server = hub(json!({
         "token_ttl_seconds": 2, "session_max_seconds": 600, "session_sweep_seconds": 1,
     }));
     let client = ModuleClient::connect(options(&server, "ListServ", 8001)).expect("connect");

@@ -14,10 +14,8 @@ use std::time::Duration;
 const PASSWORD: &str = "correct horse 1";
 const T: Duration = Duration::from_secs(20);
 
-fn start(oidc: Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({ "oidc": oidc }), &[]);
-    (db, server)
+fn start(oidc: Value) -> Server {
+    Server::start(json!({ "oidc": oidc }), &[])
 }
 
 fn oidc_for(jwks: &JwksServer) -> Value {
@@ -44,7 +42,7 @@ fn me(c: &Client, access: &str) -> Value {
 fn first_sign_in_creates_a_google_guest_and_later_ones_find_it() {
     let (rsa, ec) = (Key::rsa("rsa-1"), Key::ec("ec-1"));
     let provider = JwksServer::start(&jwks(&[&rsa, &ec]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
 
     let r = signin(&c, &rsa.sign(&claims("gina@example.org", "Gina Example")));
@@ -73,7 +71,7 @@ fn first_sign_in_creates_a_google_guest_and_later_ones_find_it() {
 fn a_taken_name_is_made_unique() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
     c.register("gina", PASSWORD);
     let access = signed_in(&c, &key.sign(&claims("gina.g@example.org", "gina")));
@@ -86,7 +84,7 @@ fn a_taken_name_is_made_unique() {
 fn a_look_alike_name_is_made_unique_and_visible() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
     c.register("gina", PASSWORD);
     let access = signed_in(&c, &key.sign(&claims("gina.g@example.org", "Gina")));
@@ -101,7 +99,7 @@ fn a_look_alike_name_is_made_unique_and_visible() {
 fn the_email_of_a_password_account_is_email_duplication() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
     c.register("bob", PASSWORD);
     signin(&c, &key.sign(&claims("Bob@example.org", "Bob"))).assert_error(401, "email_duplication");
@@ -113,7 +111,8 @@ fn forged_expired_and_foreign_tokens_are_refused() {
     let (good, other) = (Key::rsa("rsa-1"), Key::rsa("rsa-2"));
     let ec = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&good, &ec]));
-    let (db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
+    let db = server.db();
     let c = server.client();
     let email = "eve@example.org";
     let now = unix_now();
@@ -272,7 +271,7 @@ fn forged_expired_and_foreign_tokens_are_refused() {
 fn an_unknown_kid_refetches_the_key_set_once() {
     let (a, b) = (Key::rsa("key-a"), Key::ec("key-b"));
     let provider = JwksServer::start(&jwks(&[&a]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
     signed_in(&c, &a.sign(&claims("gina@example.org", "Gina")));
     assert_eq!(provider.fetches(), 1);
@@ -298,7 +297,7 @@ fn the_cache_lasts_as_long_as_max_age_says() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
     provider.set_cache_control("public, max-age=1");
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
     signed_in(&c, &key.sign(&claims("gina@example.org", "Gina")));
     signed_in(&c, &key.sign(&claims("gina@example.org", "Gina")));
@@ -338,11 +337,11 @@ fn a_jwks_file_works_offline() {
 fn auth_config_names_the_google_client_id_only_when_configured() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let v = server.client().get("/auth/config").ok_json();
     assert_eq!(v["google_client_id"], CLIENT_ID);
 
-    let (_db, server) = start(Value::Null);
+    let server = start(Value::Null);
     let c = server.client();
     assert_eq!(
         c.get("/auth/config").ok_json()["google_client_id"],
@@ -357,7 +356,7 @@ fn auth_config_names_the_google_client_id_only_when_configured() {
 fn an_unreachable_key_set_is_503_not_401() {
     let key = Key::ec("ec-1");
     let url = format!("http://127.0.0.1:{}/jwks", closed_port());
-    let (_db, server) = start(json!({"client_id": CLIENT_ID, "jwks_url": url}));
+    let server = start(json!({"client_id": CLIENT_ID, "jwks_url": url}));
     let c = server.client();
     let r = signin(&c, &key.sign(&claims("gina@example.org", "Gina")));
     r.assert_error(503, "google_signin_unavailable");
@@ -368,7 +367,7 @@ fn an_unreachable_key_set_is_503_not_401() {
 fn google_accounts_have_no_password_and_confirm_deletion_with_a_fresh_token() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
-    let (_db, server) = start(oidc_for(&provider));
+    let server = start(oidc_for(&provider));
     let c = server.client();
     let access = signed_in(&c, &key.sign(&claims("gina@example.org", "Gina")));
     let me_c = c.token(&access);
@@ -407,7 +406,7 @@ fn google_sign_in_tells_the_modules_user_login() {
     let vectors = common::vectors();
     let db = TestDb::new();
     let config = json!({"oidc": oidc_for(&provider), "verify_keys": vectors["verify_keys_json"]});
-    let server = Server::start(&db, config, &[]);
+    let server = Setup::new(Some(&db), config).start(&[]);
     let module = ModuleClient::connect(Options {
         url: format!("wss://127.0.0.1:{}/websocket", server.port),
         module: "ListServ".into(),
@@ -462,9 +461,7 @@ fn a_slow_provider_is_fetched_once_and_holds_no_fast_worker() {
     let key = Key::ec("ec-1");
     let provider = JwksServer::start(&jwks(&[&key]));
     provider.set_delay(Duration::from_secs(5));
-    let db = TestDb::new();
     let server = Server::start(
-        &db,
         json!({"oidc": oidc_for(&provider), "outbound_queue": 32}),
         &[],
     );
@@ -495,9 +492,7 @@ fn stale_keys_keep_signing_people_in_while_a_refresh_is_slow() {
     let provider = JwksServer::start(&jwks(&[&key]));
     // Stale at once: every sign-in finds a refresh due.
     provider.set_cache_control("max-age=0");
-    let db = TestDb::new();
     let server = Server::start(
-        &db,
         json!({"oidc": oidc_for(&provider), "outbound_queue": 32}),
         &[],
     );

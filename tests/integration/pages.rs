@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::oidc::{jwks, JwksServer, Key, CLIENT_ID};
-use common::{Server, TestDb};
+use common::{Server, Setup, TestDb};
 use serde_json::json;
 
 fn csp(server: &Server, path: &str, token: Option<&str>) -> String {
@@ -21,7 +21,7 @@ fn csp(server: &Server, path: &str, token: Option<&str>) -> String {
 #[test]
 fn pages_allow_googles_origin_only_when_google_sign_in_is_configured() {
     let db = TestDb::new();
-    let plain = Server::start(&db, json!({}), &["--create_admin"]);
+    let plain = Setup::new(Some(&db), json!({})).start(&["--create_admin"]);
     let token = plain
         .client()
         .login(common::ADMIN_NAME, common::ADMIN_PASSWORD);
@@ -34,7 +34,7 @@ fn pages_allow_googles_origin_only_when_google_sign_in_is_configured() {
 
     let provider = JwksServer::start(&jwks(&[&Key::ec("ec-1")]));
     let oidc = json!({"client_id": CLIENT_ID, "jwks_url": provider.url()});
-    let google = Server::start(&db, json!({ "oidc": oidc }), &[]);
+    let google = Setup::new(Some(&db), json!({ "oidc": oidc })).start(&[]);
     let token = google
         .client()
         .login(common::ADMIN_NAME, common::ADMIN_PASSWORD);
@@ -55,8 +55,7 @@ fn pages_allow_googles_origin_only_when_google_sign_in_is_configured() {
 
 #[test]
 fn a_page_visited_with_an_ended_session_says_so() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({}), &[]);
+    let server = Server::start(json!({}), &[]);
     let c = server.client();
     let token = c.register("ivan", "ivan-password");
     c.token(&token).post("/logout");
@@ -78,13 +77,13 @@ fn a_page_visited_with_an_ended_session_says_so() {
 
 #[test]
 fn module_links_use_the_configured_scheme() {
-    let db = TestDb::new();
-    let server = Server::start(&db, json!({"module_link_scheme": "http"}), &[]);
+    let server = Server::start(json!({"module_link_scheme": "http"}), &[]);
+    let db = server.db();
     let v = server.client().get("/auth/config").ok_json();
     assert_eq!(v["module_link_scheme"], "http");
-    let dflt = Server::start(&db, json!({}), &[]);
+    let dflt = Setup::new(Some(db), json!({})).start(&[]);
     assert!(dflt.client().get("/auth/config").ok_json()["module_link_scheme"].is_null());
-    let bad = common::Setup::new(Some(&db), json!({"module_link_scheme": "gopher"}));
+    let bad = common::Setup::new(Some(db), json!({"module_link_scheme": "gopher"}));
     let exited = bad.try_start(&[]).err().expect("refuses to start");
     assert!(
         exited.stderr.contains("module_link_scheme"),

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::smtp::{closed_port, BlackHole, SmtpSink};
-use common::{Client, Server, TestDb};
+use common::{merged, Client, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -15,14 +15,9 @@ const PUBLIC_URL: &str = "https://lab.example:8443";
 const T: Duration = Duration::from_secs(20);
 
 /// A server whose config has `smtp` (unless null), our public URL and `extra`.
-fn start(smtp: Value, extra: Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let mut config = json!({"smtp": smtp, "public_url": PUBLIC_URL});
-    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
-        c.extend(e.clone());
-    }
-    let server = Server::start(&db, config, &[]);
-    (db, server)
+fn start(smtp: Value, extra: Value) -> Server {
+    let config = merged(json!({"smtp": smtp, "public_url": PUBLIC_URL}), extra);
+    Server::start(config, &[])
 }
 
 fn forgot(c: &Client, email: &str) -> common::Resp {
@@ -57,7 +52,7 @@ fn phrase_of(mail: &Value) -> String {
 #[test]
 fn reset_by_mail_end_to_end_ends_old_sessions() {
     let sink = SmtpSink::start();
-    let (_db, server) = start(sink.config(), json!({}));
+    let server = start(sink.config(), json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     let old = [c.login("bob", PASSWORD), c.login("bob", PASSWORD)];
@@ -110,7 +105,7 @@ fn reset_by_mail_end_to_end_ends_old_sessions() {
 #[test]
 fn phrase_is_single_use_and_a_new_request_replaces_it() {
     let sink = SmtpSink::start();
-    let (_db, server) = start(sink.config(), json!({}));
+    let server = start(sink.config(), json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     assert_eq!(forgot(&c, "bob@example.org").status, 204);
@@ -128,7 +123,7 @@ fn phrase_is_single_use_and_a_new_request_replaces_it() {
 #[test]
 fn phrase_expires_after_reset_ttl() {
     let sink = SmtpSink::start();
-    let (_db, server) = start(sink.config(), json!({"reset_ttl_seconds": 1}));
+    let server = start(sink.config(), json!({"reset_ttl_seconds": 1}));
     let c = server.client();
     c.register("bob", PASSWORD);
     forgot(&c, "bob@example.org");
@@ -146,7 +141,7 @@ fn phrase_expires_after_reset_ttl() {
 #[test]
 fn bad_input_is_refused_without_using_the_phrase() {
     let sink = SmtpSink::start();
-    let (_db, server) = start(sink.config(), json!({}));
+    let server = start(sink.config(), json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     forgot(&c, "bob@example.org");
@@ -169,7 +164,7 @@ fn bad_input_is_refused_without_using_the_phrase() {
 fn unknown_email_gets_the_same_answer_at_the_same_speed_and_no_mail() {
     let sink = SmtpSink::start();
     let limits = json!({"reset_max_per_email": 1000, "reset_max_per_address": 1000});
-    let (_db, server) = start(sink.config(), limits);
+    let server = start(sink.config(), limits);
     let c = server.client();
     c.register("bob", PASSWORD);
 
@@ -212,7 +207,7 @@ fn unknown_email_gets_the_same_answer_at_the_same_speed_and_no_mail() {
 fn requests_are_limited_per_email_and_per_address() {
     let sink = SmtpSink::start();
     let limits = json!({"reset_max_per_email": 2, "reset_max_per_address": 4});
-    let (_db, server) = start(sink.config(), limits);
+    let server = start(sink.config(), limits);
     let c = server.client();
     for _ in 0..2 {
         assert_eq!(forgot(&c, "bob@example.org").status, 204);
@@ -230,7 +225,7 @@ fn requests_are_limited_per_email_and_per_address() {
 #[test]
 fn default_limit_is_five_per_hour() {
     let sink = SmtpSink::start();
-    let (_db, server) = start(sink.config(), json!({}));
+    let server = start(sink.config(), json!({}));
     let c = server.client();
     for _ in 0..5 {
         assert_eq!(forgot(&c, "nobody@example.org").status, 204);
@@ -243,7 +238,7 @@ fn default_limit_is_five_per_hour() {
 
 #[test]
 fn without_smtp_the_server_runs_and_forgot_is_503() {
-    let (_db, server) = start(Value::Null, json!({}));
+    let server = start(Value::Null, json!({}));
     let log = server.wait_for_log(T, |l| l.contains("mail: off"));
     assert!(!log.contains("panicked"), "{log}");
     let c = server.client();
@@ -256,7 +251,7 @@ fn smtp_refusing_connections_still_204_fast_and_each_failure_is_logged() {
     let smtp = json!({"host": "127.0.0.1", "port": closed_port(), "security": "none",
                       "from": "noreply@lab.example", "max_attempts": 2,
                       "retry_delay_seconds": 1});
-    let (_db, server) = start(smtp, json!({}));
+    let server = start(smtp, json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     let started = Instant::now();
@@ -280,7 +275,7 @@ fn silent_smtp_server_never_hangs_a_request() {
     let smtp = json!({"host": "127.0.0.1", "port": hole.port, "security": "none",
                       "from": "noreply@lab.example", "timeout_seconds": 2,
                       "max_attempts": 1});
-    let (_db, server) = start(smtp, json!({}));
+    let server = start(smtp, json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     for _ in 0..3 {
@@ -304,7 +299,7 @@ fn a_retry_delivers_once_the_mail_server_is_back() {
     let smtp = json!({"host": "127.0.0.1", "port": port, "security": "none",
                       "from": "noreply@lab.example", "max_attempts": 5,
                       "retry_delay_seconds": 1});
-    let (_db, server) = start(smtp, json!({}));
+    let server = start(smtp, json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     assert_eq!(forgot(&c, "bob@example.org").status, 204);
@@ -317,7 +312,8 @@ fn a_retry_delivers_once_the_mail_server_is_back() {
 #[test]
 fn google_account_gets_a_notice_instead_of_a_link() {
     let sink = SmtpSink::start();
-    let (db, server) = start(sink.config(), json!({}));
+    let server = start(sink.config(), json!({}));
+    let db = server.db();
     db.client()
         .execute(
             "INSERT INTO users (email, name, hashed_password, role, google_user)
@@ -367,7 +363,7 @@ fn starttls_and_auth_against_a_real_server() {
     let smtp = json!({"host": "127.0.0.1", "port": sink.port, "security": "starttls",
                       "ca_file": cert_arg, "username": "mailer", "password": smtp_password,
                       "from": "SSE Lab <noreply@lab.example>", "platform_name": "Lab Platform"});
-    let (_db, server) = start(smtp, json!({}));
+    let server = start(smtp, json!({}));
     let c = server.client();
     c.register("bob", PASSWORD);
     assert_eq!(forgot(&c, "bob@example.org").status, 204);

@@ -46,7 +46,7 @@ fn without_id(mut v: Value) -> Value {
 
 #[test]
 fn post_template_answers_exactly_as_the_original_and_get_template_reads_it_back() {
-    let (_db, mut server) = hub(json!({}));
+    let mut server = hub(json!({}));
     let (mut conn, s) = module(&server, "ListServ");
     let id = uuid4();
     let Value::Object(inner) =
@@ -73,7 +73,7 @@ fn post_template_answers_exactly_as_the_original_and_get_template_reads_it_back(
 
 #[test]
 fn a_module_overwrites_its_own_template_and_never_anothers() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let (mut owner, s) = module(&server, "ListServ");
     let (mut other, o) = module(&server, "SocialServ");
     assert_eq!(post(&mut owner, &s, "page", "first")["success"], true);
@@ -96,7 +96,7 @@ fn a_module_overwrites_its_own_template_and_never_anothers() {
 
 #[test]
 fn an_unknown_template_is_template_not_found() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let (mut conn, s) = module(&server, "ListServ");
     let v = get(&mut conn, &s, "nowhere.html");
     assert_eq!(
@@ -107,7 +107,7 @@ fn an_unknown_template_is_template_not_found() {
 
 #[test]
 fn names_fields_sizes_and_counts_are_checked() {
-    let (_db, server) = hub(json!({"template_max_bytes": 2048, "template_max_per_module": 3}));
+    let server = hub(json!({"template_max_bytes": 2048, "template_max_per_module": 3}));
     let (mut conn, s) = module(&server, "ListServ");
     let long = "n".repeat(101);
     for bad in [
@@ -196,13 +196,13 @@ fn names_fields_sizes_and_counts_are_checked() {
 #[test]
 fn a_template_must_fit_the_frame_limit_as_well() {
     let body = "<p>".repeat(256 * 1024 / 3);
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let (mut conn, s) = module(&server, "ListServ");
     let v = post(&mut conn, &s, "huge", &body);
     assert_eq!(v["type"], "message_format_error", "{v}");
     assert_eq!(get(&mut conn, &s, "huge")["reason"], "template_not_found");
     drop(conn);
-    let (_db, server) = hub(json!({"hub_max_frame_bytes": 512 * 1024}));
+    let server = hub(json!({"hub_max_frame_bytes": 512 * 1024}));
     let (mut conn, s) = module(&server, "ListServ");
     assert_eq!(post(&mut conn, &s, "huge", &body)["success"], true);
     assert_eq!(get(&mut conn, &s, "huge")["template"], body.as_str());
@@ -215,7 +215,7 @@ fn a_template_must_fit_the_frame_limit_as_well() {
 
 #[test]
 fn get_template_over_http_needs_a_session() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let (mut conn, s) = module(&server, "ListServ");
     assert_eq!(post(&mut conn, &s, "greeting.html", PAGE)["success"], true);
     let web = server.client();

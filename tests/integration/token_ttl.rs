@@ -46,7 +46,7 @@ fn is_valid(conn: &mut Connection, s: &Signer, token: &str) -> bool {
 
 #[test]
 fn update_token_ttl_renews_the_sliding_expiry() {
-    let (_db, server) = hub(json!({"token_ttl_seconds": 4, "session_max_seconds": 600}));
+    let server = hub(json!({"token_ttl_seconds": 4, "session_max_seconds": 600}));
     let (mut conn, s) = module(&server);
     let web = server.client();
     let renewed = web.register("erin", "erin-password");
@@ -75,7 +75,7 @@ fn update_token_ttl_renews_the_sliding_expiry() {
 
 #[test]
 fn update_token_ttl_never_renews_past_the_absolute_end() {
-    let (_db, server) = hub(json!({"token_ttl_seconds": 4, "session_max_seconds": 6}));
+    let server = hub(json!({"token_ttl_seconds": 4, "session_max_seconds": 6}));
     let (mut conn, s) = module(&server);
     let token = server.client().register("fred", "fred-password");
     let (t0, end) = (Instant::now(), unix_now() + 6);
@@ -101,7 +101,7 @@ fn update_token_ttl_never_renews_past_the_absolute_end() {
 
 #[test]
 fn update_token_ttl_of_an_unknown_or_ended_token_fails_with_a_reason() {
-    let (_db, server) = hub(json!({}));
+    let server = hub(json!({}));
     let (mut conn, s) = module(&server);
     let web = server.client();
     let token = web.register("gina", "gina-password");

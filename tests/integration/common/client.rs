@@ -247,19 +247,23 @@ impl Client {
         resp
     }
 
+    /// The registration form (`POST /register`), answered as it is.
+    pub fn register_form(&self, email: &str, nickname: &str, password: &str) -> Resp {
+        self.post_form(
+            "/register",
+            &[
+                ("email", email),
+                ("nickname", nickname),
+                ("password", password),
+            ],
+        )
+    }
+
     /// Registers `nickname` (email `<nickname>@example.org`); returns the
     /// access token. Panics unless the server answers 200.
     pub fn register(&self, nickname: &str, password: &str) -> String {
         let email = format!("{nickname}@example.org");
-        let r = self.post_form(
-            "/register",
-            &[
-                ("email", &email),
-                ("nickname", nickname),
-                ("password", password),
-            ],
-        );
-        token_of(&r)
+        token_of(&self.register_form(&email, nickname, password))
     }
 
     /// Logs in by nickname; returns the access token (panics unless 200).

@@ -5,6 +5,7 @@ use super::random_hex;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 /// `key=value` pairs of a libpq connection string (no quoting support:
 /// the test clusters' strings have none).
@@ -32,9 +33,17 @@ fn test_pg() -> String {
     }
 }
 
-/// A fresh database `t_<random>` for one test, dropped (`WITH (FORCE)`, so
-/// a server still connected does not block it) when this is dropped.
-pub struct TestDb {
+/// A fresh database `t_<random>` for one test. Clones share it; it is
+/// dropped (`WITH (FORCE)`) when the last clone goes. A [`Server`] holds a
+/// clone until its process has been stopped, so the database never goes
+/// away under a live server.
+///
+/// [`Server`]: super::Server
+#[derive(Clone)]
+pub struct TestDb(Arc<Database>);
+
+/// The database itself; dropping it drops the database.
+pub struct Database {
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -43,6 +52,14 @@ pub struct TestDb {
     /// Connection string of the database the role connects to for
     /// `CREATE DATABASE` and `DROP DATABASE`.
     maintenance: String,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        &self.0
+    }
 }
 
 impl TestDb {
@@ -62,16 +79,18 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE {dbname}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {dbname}: {e}"));
-        TestDb {
+        TestDb(Arc::new(Database {
             host: get("host"),
             port: get("port").parse().unwrap_or(5432),
             user: get("user"),
             password: get("password"),
             dbname,
             maintenance: conninfo.to_owned(),
-        }
+        }))
     }
+}
 
+impl Database {
     /// The connection string of this database.
     pub fn conninfo(&self) -> String {
         format!(
@@ -98,7 +117,7 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
+impl Drop for Database {
     fn drop(&mut self) {
         // The cluster may be gone (outage tests); nothing to clean up then.
         let Ok(mut admin) = postgres::Client::connect(&self.maintenance, postgres::NoTls) else {

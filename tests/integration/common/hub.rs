@@ -4,7 +4,7 @@
 //! (see `schemas`).
 
 pub use super::schemas::checked;
-use super::{vectors, Server, TestDb};
+use super::{merged, vectors, Server};
 use serde_json::{json, Value};
 use sse_platform::module_client::{uuid4, Connection, Options, Signer, Target};
 use std::time::Duration;
@@ -23,14 +23,9 @@ pub fn signer(module: &str) -> Signer {
 }
 
 /// A server whose verify_keys.json holds the three vector modules.
-pub fn hub(extra: Value) -> (TestDb, Server) {
-    let db = TestDb::new();
-    let mut config = json!({"verify_keys": vectors()["verify_keys_json"]});
-    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
-        c.extend(e.clone());
-    }
-    let server = Server::start(&db, config, &["--create_admin"]);
-    (db, server)
+pub fn hub(extra: Value) -> Server {
+    let config = merged(json!({"verify_keys": vectors()["verify_keys_json"]}), extra);
+    Server::start(config, &["--create_admin"])
 }
 
 pub fn target(server: &Server) -> Target {

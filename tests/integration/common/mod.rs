@@ -1,6 +1,7 @@
-//! The integration-test harness: real parts only. Every test gets its own
-//! PostgreSQL database ([`TestDb`]), runs the real `sse-platform` binary on a
-//! free port with a fresh self-signed certificate ([`Server`]), and talks to
+//! The integration-test harness: real parts only. Every test runs the real
+//! `sse-platform` binary on a free port with a fresh self-signed certificate
+//! and a PostgreSQL database of its own ([`Server::start`]; the server owns
+//! its [`TestDb`] and drops it only after the process is gone), and talks to
 //! it over real TLS with ureq ([`Client`]) or raw sockets ([`RawConn`]).
 //!
 //! Tests need `SSE_TEST_PG` (a libpq connection string for a role that may
@@ -52,6 +53,14 @@ pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes).expect("OS random generator");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `base` with `extra`'s keys added or replaced (both JSON objects).
+pub fn merged(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
 }
 
 /// Polls `cond` every 20 ms until it holds; `false` if `timeout` passes first.

@@ -48,7 +48,7 @@ pub fn self_signed_cert() -> (String, String) {
 fn config_for(db: Option<&TestDb>, extra: &Value) -> Map<String, Value> {
     let pg = db.map_or_else(
         || json!({"pghost": "127.0.0.1", "pgport": 1, "pguser": "nobody", "pgdb": "nothing"}),
-        TestDb::config,
+        |db| db.config(),
     );
     let mut config = json!({
         "port": 0,
@@ -84,9 +84,11 @@ fn config_for(db: Option<&TestDb>, extra: &Value) -> Map<String, Value> {
 }
 
 /// A prepared server directory: certificate, key, `verify_keys.json` and
-/// `config.json`, written before anything runs (tests may add files).
+/// `config.json`, written before anything runs (tests may add files), and
+/// the database the config names, kept until the server is gone.
 pub struct Setup {
     dir: TempDir,
+    db: Option<TestDb>,
     cert_pem: String,
     startup_timeout: Duration,
 }
@@ -115,6 +117,7 @@ impl Setup {
         );
         Setup {
             dir,
+            db: db.cloned(),
             cert_pem,
             startup_timeout: STARTUP_TIMEOUT,
         }
@@ -276,7 +279,8 @@ impl Running {
     }
 }
 
-/// A running `sse-platform`; stopped (killed) when dropped.
+/// A running `sse-platform`; stopped (killed) when dropped, and only then
+/// its database dropped (it is in `setup`, which drops after `drop` ran).
 pub struct Server {
     setup: Setup,
     args: Vec<String>,
@@ -290,10 +294,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the binary with a config for `db` merged with `extra` (see
-    /// [`config_for`]) and the command-line `args` (after `-c config.json`).
-    pub fn start(db: &TestDb, extra: Value, args: &[&str]) -> Server {
-        Setup::new(Some(db), extra).start(args)
+    /// Starts the binary on a fresh database of its own, with the test
+    /// config merged with `extra` (see [`config_for`]) and the command-line
+    /// `args` (after `-c config.json`). To share a database between
+    /// servers, or to use one on a private cluster, see [`Setup::new`].
+    pub fn start(extra: Value, args: &[&str]) -> Server {
+        Setup::new(Some(&TestDb::new()), extra).start(args)
+    }
+
+    /// The database this server runs on (one of its own for
+    /// [`Server::start`]).
+    pub fn db(&self) -> &TestDb {
+        self.setup
+            .db
+            .as_ref()
+            .expect("this server was set up without a database")
     }
 
     pub fn url(&self, path: &str) -> String {
