@@ -15,6 +15,7 @@ use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
 use crate::sync::unix_now;
 use serde_json::json;
+use std::time::Instant;
 
 /// Numbered variants of a taken name tried before a random suffix.
 const NAME_VARIANTS: u32 = 9;
@@ -60,7 +61,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         .as_ref()
         .ok_or(ApiError::new(503, "google_signin_not_configured"))?;
     let address = req.client();
-    if let Err(wait) = ctx.address_failures.check(&address) {
+    if let Err(wait) = ctx.address_failures.check(&address, Instant::now()) {
         return Err(ApiError::new(429, "too_many_attempts").retry_after(wait));
     }
     let failed = ApiError::unauthorized("google_authentication_failed");
@@ -74,7 +75,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
             Err(ApiError::new(503, "google_signin_unavailable").retry_after(30))
         }
         Err(e) => {
-            ctx.address_failures.fail(&address);
+            ctx.address_failures.count(&address, Instant::now());
             log::info!("id_token from {address} refused: {e}");
             Err(failed)
         }
