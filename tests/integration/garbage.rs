@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::hub::{hub, raw, signer};
-use common::{wait_until, Server};
+use common::{wait_until, RawConn, Server, Stream};
 use serde_json::json;
 use sse_platform::module_client::uuid4;
 use std::io::Write;
@@ -46,10 +46,37 @@ fn still_serving(server: &Server) {
     );
 }
 
+/// What became of garbage request `i`: the connection closed unanswered
+/// (0), or an answer, whose status is returned; an answer is a 4xx in the
+/// protocol's JSON error shape. Never a 5xx or a success, never a
+/// connection left hanging.
+#[track_caller]
+fn answer_or_close<S: Stream>(conn: &mut RawConn<S>, i: usize) -> u16 {
+    let r = match conn.read_response(Duration::from_secs(3)) {
+        Ok(r) => r,
+        Err(e) => {
+            assert!(
+                conn.wait_closed(Duration::from_secs(3)).is_some(),
+                "request {i}: neither answered nor closed ({e})"
+            );
+            return 0;
+        }
+    };
+    let what = format!("request {i}: {} {}", r.status, r.body);
+    assert!((400..500).contains(&r.status), "{what}");
+    let v = r.json();
+    assert_eq!(v["status"], r.status, "{what}");
+    assert!(v["reason"].is_string(), "{what}");
+    assert_eq!(v["success"], false, "{what}");
+    assert!(v["redirect_suggestions"].is_array(), "{what}");
+    r.status
+}
+
 #[test]
 fn random_http_requests_get_answers_or_closed_connections_never_a_crash() {
     let mut server = Server::start(json!({"header_timeout_seconds": 2}), &[]);
     let mut noise = Noise(0x5EED_0001);
+    let mut outcomes = Vec::new();
     let paths = [
         "/login",
         "/register",
@@ -84,8 +111,9 @@ fn random_http_requests_get_answers_or_closed_connections_never_a_crash() {
             .into_bytes(),
         };
         let _ = conn.send(&request);
-        let _ = conn.read_response(Duration::from_secs(3));
+        outcomes.push(answer_or_close(&mut conn, i));
     }
+    eprintln!("answers by status (0: closed unanswered): {outcomes:?}");
     still_serving(&server);
     assert!(server.is_running());
     let log = server.settled_log();

@@ -73,30 +73,28 @@ fn update_token_ttl_renews_the_sliding_expiry() {
     );
 }
 
+/// With a ttl as long as the absolute cap, every renewal after the login
+/// would pass the end: each one answers the end itself. (That the session
+/// then dies at the end is SessionStore's unit test
+/// `a_ttl_as_long_as_the_cap_gives_the_cap`; what an ended token gets is
+/// the next test.)
 #[test]
 fn update_token_ttl_never_renews_past_the_absolute_end() {
-    let server = hub(json!({"token_ttl_seconds": 4, "session_max_seconds": 6}));
+    let server = hub(json!({"token_ttl_seconds": 6, "session_max_seconds": 6}));
     let (mut conn, s) = module(&server);
+    let before = unix_now();
     let token = server.client().register("fred", "fred-password");
-    let (t0, end) = (Instant::now(), unix_now() + 6);
-    for secs in [2.0, 4.0] {
-        at(t0, secs);
+    let after = unix_now();
+    for n in 0..3 {
         let v = renew(&mut conn, &s, &token);
-        assert_eq!(v["success"], true, "at {secs} s: {v}");
+        assert_eq!(v["success"], true, "renewal {n}: {v}");
         let expires = v["expires"].as_i64().expect("expires");
         assert!(
-            expires <= end,
-            "at {secs} s: {expires} is past the end {end}"
+            (before + 6..=after + 6).contains(&expires),
+            "renewal {n}: {expires} is not the absolute end ({before} + 6 s)"
         );
     }
-    at(t0, 6.5);
-    let v = renew(&mut conn, &s, &token);
-    assert_eq!(
-        (v["success"].clone(), v["reason"].clone()),
-        (json!(false), json!("token_invalid")),
-        "renewed every 2 s, the session still ends at session_max_seconds: {v}"
-    );
-    assert!(!is_valid(&mut conn, &s, &token));
+    assert!(is_valid(&mut conn, &s, &token));
 }
 
 #[test]
