@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/serve and scripts/test (sourced, not run).
+# Helpers shared by the scripts in scripts/ (sourced, not run).
 
 # Big visible headers, so a CI log is easy to scan.
 section() { printf '\n==== %s ====\n' "$*"; }
@@ -39,4 +39,9 @@ need_rust() {
 	command -v cargo >/dev/null 2>&1 ||
 		die "cargo not found; install Rust with rustup (https://rustup.rs), then retry"
 	command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
+}
+
+# jq, for every JSON the scripts read or write (never sed on JSON).
+need_jq() {
+	command -v jq >/dev/null 2>&1 || apt_install jq
 }

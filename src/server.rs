@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::ctx::Ctx;
 use crate::db::{schema, users, Db, DbError};
 use crate::hub::Hub;
+use crate::sync::unix_now;
 use crate::{http, listener};
 use std::fmt;
 use std::io::Write;
@@ -290,7 +291,7 @@ fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
         .name("janitor".into())
         .spawn(move || loop {
             std::thread::sleep(ctx.config.session_sweep);
-            match ctx.sessions.sweep() {
+            match ctx.sessions.sweep(unix_now()) {
                 Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
                 Ok(_) => {}
                 Err(e) => log::warn!("sessions: sweep failed: {e}"),

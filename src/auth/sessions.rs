@@ -10,6 +10,9 @@
 //! Every end of a session is reported to the store's [`EndListener`] by the
 //! store itself, once, by whoever removed the row from the database (a
 //! `DELETE ... RETURNING` tells who that was).
+//!
+//! Callers pass the time in (`unix_now()` in the server), so that expiry
+//! can be tested without waiting for it.
 
 use super::ended::{EndListener, EndReason, Ended, Pending};
 use super::token::{self, TokenHash};
@@ -17,7 +20,7 @@ use super::AuthError;
 use crate::db::sessions::DeletedRow;
 use crate::db::users::{Role, User};
 use crate::db::{sessions as sql, Db, DbError};
-use crate::sync::{lock, unix_now};
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -67,11 +70,11 @@ impl SessionStore {
         }
     }
 
-    /// Starts a session for `user`; returns the new token and the session.
-    pub fn create(&self, user: &User) -> Result<(String, Session), AuthError> {
+    /// Starts a session for `user` at `now`; returns the new token and the
+    /// session.
+    pub fn create(&self, user: &User, now: i64) -> Result<(String, Session), AuthError> {
         let token = token::new_token()?;
         let hash = TokenHash::of(&token);
-        let now = unix_now();
         let expires_at = now + self.ttl.min(self.max);
         sql::insert(&mut *self.db.conn()?, &hash.0, user.id, now, expires_at)?;
         let cached = Cached {
@@ -80,7 +83,7 @@ impl SessionStore {
             expires_at,
             stored_expires_at: expires_at,
         };
-        self.remember(hash, cached);
+        self.remember(hash, cached, now);
         let session = Session {
             user: user.clone(),
             token_hash: hash,
@@ -90,13 +93,13 @@ impl SessionStore {
         Ok((token, session))
     }
 
-    /// The live session of `token`, renewed; `None` if unknown or expired.
-    pub fn validate(&self, token: &str) -> Result<Option<Session>, AuthError> {
+    /// The live session of `token` at `now`, renewed; `None` if unknown or
+    /// expired.
+    pub fn validate(&self, token: &str, now: i64) -> Result<Option<Session>, AuthError> {
         if !token::looks_like_token(token) {
             return Ok(None);
         }
         let hash = TokenHash::of(token);
-        let now = unix_now();
         let (session, store) = match self.lookup_cached(hash, now) {
             Lookup::Live(session, store) => (session, store),
             Lookup::Dead(reason) => {
@@ -166,14 +169,14 @@ impl SessionStore {
             expires_at: cached.expires_at,
             ends_at: cached.created_at + self.max,
         };
-        self.remember(hash, cached);
+        self.remember(hash, cached, now);
         Ok(Some((session, store)))
     }
 
-    fn remember(&self, hash: TokenHash, cached: Cached) {
+    fn remember(&self, hash: TokenHash, cached: Cached, now: i64) {
         let mut cache = lock(&self.cache);
         if cache.len() >= MAX_CACHED {
-            let (now, max) = (unix_now(), self.max);
+            let max = self.max;
             cache.retain(|_, c| now < c.expires_at && now < c.created_at + max);
         }
         if cache.len() < MAX_CACHED {
@@ -212,10 +215,11 @@ impl SessionStore {
         }
     }
 
-    /// Ends the session of `token` if it is live (logout); `requester` is
-    /// whoever asked, see [`Ended::requester`]. `false` if there was none.
-    pub fn logout(&self, token: &str, requester: Option<u64>) -> Result<bool, AuthError> {
-        let Some(session) = self.validate(token)? else {
+    /// Ends the session of `token` if it is live at `now` (logout);
+    /// `requester` is whoever asked, see [`Ended::requester`]. `false` if
+    /// there was none.
+    pub fn logout(&self, token: &str, requester: Option<u64>, now: i64) -> Result<bool, AuthError> {
+        let Some(session) = self.validate(token, now)? else {
             return Ok(false);
         };
         let hash = session.token_hash;
@@ -318,8 +322,8 @@ impl SessionStore {
     /// `session_sweep_seconds`. A session the cache knows to be live but
     /// whose stored expiry lags (see the top of this file) is written
     /// first, so that the sweep does not end it early.
-    pub fn sweep(&self) -> Result<usize, AuthError> {
-        let (now, max) = (unix_now(), self.max);
+    pub fn sweep(&self, now: i64) -> Result<usize, AuthError> {
+        let max = self.max;
         let lagging: Vec<(TokenHash, i64)> = {
             let mut cache = lock(&self.cache);
             cache.retain(|_, c| now < c.expires_at && now < c.created_at + max);
@@ -338,5 +342,112 @@ impl SessionStore {
             self.report(std::slice::from_ref(row), reason, None, None);
         }
         Ok(rows.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PgConfig;
+    use std::time::Duration;
+
+    struct Nobody;
+
+    impl EndListener for Nobody {
+        fn session_ended(&self, _: Ended) {}
+    }
+
+    /// A store whose database is never reached: these tests stay in the
+    /// cache, where expiry is decided.
+    fn store(ttl: u64, max: u64) -> SessionStore {
+        let nowhere = PgConfig::unreachable(Duration::from_millis(10));
+        SessionStore::new(Arc::new(Db::new(&nowhere)), ttl, max, Arc::new(Nobody))
+    }
+
+    /// A session created at `created` with the expiry the store would give it.
+    fn cached(store: &SessionStore, created: i64) -> TokenHash {
+        let hash = TokenHash::of("a-token-for-the-cache");
+        let expires_at = created + store.ttl.min(store.max);
+        let user = User {
+            id: 7,
+            name: "ada".into(),
+            email: "ada@example.org".into(),
+            role: crate::db::users::Role::Guest,
+            google_user: false,
+        };
+        let c = Cached {
+            user,
+            created_at: created,
+            expires_at,
+            stored_expires_at: expires_at,
+        };
+        store.remember(hash, c, created);
+        hash
+    }
+
+    /// The expiry of a live session at `now`, `Err(reason)` if it is dead.
+    fn use_at(store: &SessionStore, hash: TokenHash, now: i64) -> Result<i64, EndReason> {
+        match store.lookup_cached(hash, now) {
+            Lookup::Live(session, _) => Ok(session.expires_at),
+            Lookup::Dead(reason) => Err(reason),
+            Lookup::Miss => panic!("not in the cache"),
+        }
+    }
+
+    #[test]
+    fn each_use_slides_the_expiry_and_idleness_ends_the_session() {
+        let s = store(2, 600);
+        let hash = cached(&s, 1000);
+        for now in 1000..1010 {
+            assert_eq!(use_at(&s, hash, now), Ok(now + 2), "used at {now}");
+        }
+        // Last used at 1009: alive until 1011, not at it.
+        assert_eq!(use_at(&s, hash, 1010), Ok(1012), "a second idle is fine");
+        assert_eq!(use_at(&s, hash, 1012), Err(EndReason::Expired));
+        assert!(
+            matches!(s.lookup_cached(hash, 1012), Lookup::Miss),
+            "forgotten"
+        );
+    }
+
+    #[test]
+    fn sessions_end_at_the_absolute_cap_however_used() {
+        let s = store(2, 6);
+        let hash = cached(&s, 1000);
+        for now in 1000..1006 {
+            let expires = use_at(&s, hash, now);
+            assert_eq!(expires, Ok((now + 2).min(1006)), "used at {now}");
+        }
+        assert_eq!(use_at(&s, hash, 1006), Err(EndReason::AbsoluteCap));
+    }
+
+    #[test]
+    fn a_ttl_as_long_as_the_cap_gives_the_cap() {
+        let s = store(6, 6);
+        let hash = cached(&s, 1000);
+        assert_eq!(use_at(&s, hash, 1000), Ok(1006));
+        assert_eq!(use_at(&s, hash, 1005), Ok(1006));
+        assert_eq!(use_at(&s, hash, 1006), Err(EndReason::AbsoluteCap));
+    }
+
+    #[test]
+    fn the_database_hears_of_a_slide_once_it_lags_a_tenth_of_the_ttl() {
+        let s = store(100, 6000);
+        let hash = cached(&s, 1000);
+        let store_at = |now| match s.lookup_cached(hash, now) {
+            Lookup::Live(_, store) => store,
+            _ => panic!("dead at {now}"),
+        };
+        assert_eq!(store_at(1009), None, "lags 9 s of a 100 s ttl");
+        assert_eq!(store_at(1010), Some(1110));
+    }
+
+    #[test]
+    fn an_unknown_token_is_not_valid() {
+        let s = store(2, 6);
+        assert!(matches!(
+            s.validate("not a token", 1000).map(|v| v.is_none()),
+            Ok(true)
+        ));
     }
 }

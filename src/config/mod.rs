@@ -39,6 +39,24 @@ pub struct PgConfig {
     pub checkout_timeout: Duration,
 }
 
+#[cfg(test)]
+impl PgConfig {
+    /// A database nothing answers for (port 1), for tests of what happens
+    /// without one; a checkout gives up after `checkout_timeout`.
+    pub fn unreachable(checkout_timeout: Duration) -> PgConfig {
+        PgConfig {
+            user: "nobody".into(),
+            password: String::new(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            dbname: "nothing".into(),
+            pool_size: 1,
+            pool_idle: Duration::from_secs(30),
+            checkout_timeout,
+        }
+    }
+}
+
 /// The account that `--create_admin` makes.
 #[derive(Clone, Debug)]
 pub struct AdminConfig {

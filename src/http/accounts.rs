@@ -13,7 +13,9 @@ use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
+use crate::sync::unix_now;
 use serde_json::json;
+use std::time::Instant;
 
 /// The fields of a registration, checked.
 fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
@@ -47,12 +49,12 @@ fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
 pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let client = req.client();
     ctx.register_per_address
-        .check(&client)
+        .check(&client, Instant::now())
         .map_err(ApiError::too_many_attempts)?;
     let (email, nickname, _) = registration(req)?;
     check_free(ctx, email, nickname)?;
     ctx.register_per_address
-        .attempt(&client)
+        .attempt(&client, Instant::now())
         .map_err(ApiError::too_many_attempts)?;
     Ok(Lane::Hashing)
 }
@@ -119,11 +121,12 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
+            let now = Instant::now();
             for key in keys {
-                ctx.login_pair_failures.fail(&attempt.pair(key));
-                ctx.account_failures.fail(key);
+                ctx.login_pair_failures.count(&attempt.pair(key), now);
+                ctx.account_failures.count(key, now);
             }
-            ctx.address_failures.fail(&attempt.address);
+            ctx.address_failures.count(&attempt.address, now);
             Err(e)
         }
     }
@@ -168,11 +171,11 @@ impl<'r> LoginAttempt<'r> {
 
     /// 429 with `Retry-After` while any limit of `account` is used up.
     fn check(&self, ctx: &Ctx, account: &str) -> Result<(), ApiError> {
-        let pair = self.pair(account);
+        let (pair, now) = (self.pair(account), Instant::now());
         ctx.login_pair_failures
-            .check(&pair)
-            .and_then(|()| ctx.account_failures.check(account))
-            .and_then(|()| ctx.address_failures.check(&self.address))
+            .check(&pair, now)
+            .and_then(|()| ctx.account_failures.check(account, now))
+            .and_then(|()| ctx.address_failures.check(&self.address, now))
             .map_err(ApiError::too_many_attempts)
     }
 }
@@ -233,7 +236,7 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
 /// Starts a session and answers as the original did: the token in the body
 /// and in the signed cookie, and `user_login` to the modules.
 pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
-    let (token, session) = ctx.sessions.create(user)?;
+    let (token, session) = ctx.sessions.create(user, unix_now())?;
     ctx.hub.broadcast(Event::UserLogin {
         user: user.clone(),
         token: token.clone(),
@@ -249,7 +252,7 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
 /// POST /logout: ends the session if there is one; always clears the cookie.
 pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     if let Some(token) = session::token_for_change(ctx, req)? {
-        ctx.sessions.logout(&token, None)?;
+        ctx.sessions.logout(&token, None, unix_now())?;
     }
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))

@@ -193,16 +193,7 @@ mod tests {
 
     #[test]
     fn database_outage_is_503_and_keeps_its_cause() {
-        let pg = crate::config::PgConfig {
-            user: "nobody".into(),
-            password: String::new(),
-            host: "127.0.0.1".into(),
-            // Port 1: nothing listens, so no connection is ever had.
-            port: 1,
-            dbname: "none".into(),
-            pool_size: 1,
-            checkout_timeout: std::time::Duration::from_millis(50),
-        };
+        let pg = crate::config::PgConfig::unreachable(std::time::Duration::from_millis(50));
         let e: ApiError = crate::db::Db::new(&pg).conn().err().unwrap().into();
         assert_eq!((e.status, e.reason), (503, "database_unavailable"));
         assert!(matches!(&e.cause, Some(c) if c.level() == log::Level::Warn));

@@ -15,6 +15,7 @@ use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
 use crate::sync::unix_now;
 use serde_json::json;
+use std::time::Instant;
 
 /// Numbered variants of a taken name tried before a random suffix.
 const NAME_VARIANTS: u32 = 9;
@@ -61,7 +62,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         .ok_or(ApiError::new(503, "google_signin_not_configured"))?;
     let address = req.client();
     ctx.address_failures
-        .check(&address)
+        .check(&address, Instant::now())
         .map_err(ApiError::too_many_attempts)?;
     let failed = ApiError::unauthorized("google_authentication_failed");
     match oidc.verify(token) {
@@ -74,7 +75,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
             Err(ApiError::new(503, "google_signin_unavailable").retry_after(30))
         }
         Err(e) => {
-            ctx.address_failures.fail(&address);
+            ctx.address_failures.count(&address, Instant::now());
             log::info!("id_token from {address} refused: {e}");
             Err(failed)
         }

@@ -15,6 +15,7 @@ use crate::auth::reset;
 use crate::ctx::Ctx;
 use crate::hub::Event;
 use serde_json::json;
+use std::time::Instant;
 
 /// POST /password/forgot: `email`.
 pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
@@ -29,11 +30,13 @@ pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         (&ctx.reset_per_email, &email_key),
         (&ctx.reset_per_address, &address_key),
     ];
+    let now = Instant::now();
     for (limiter, key) in limits {
-        limiter.check(key).map_err(ApiError::too_many_requests)?;
+        limiter.check(key, now).map_err(ApiError::too_many_requests)?;
     }
+    // Every request counts, whether the email has an account or not.
     for (limiter, key) in limits {
-        limiter.fail(key);
+        limiter.count(key, now);
     }
     mail.request_reset(email);
     Ok(Reply::no_content())

@@ -64,7 +64,7 @@ pub fn authenticate(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
     if source == Source::Cookie {
         check_same_origin(req)?;
     }
-    match ctx.sessions.validate(&token)? {
+    match ctx.sessions.validate(&token, unix_now())? {
         Some(session) => Ok(session),
         None => dev_session(ctx, req),
     }

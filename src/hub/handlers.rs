@@ -9,7 +9,9 @@ use super::session::Session;
 use crate::auth::AuthError;
 use crate::db::{users, DbError};
 use crate::http::admin_json::running_modules;
+use crate::sync::unix_now;
 use serde_json::{json, Map, Value};
+use std::time::Instant;
 
 pub enum Outcome {
     Reply(Value),
@@ -101,7 +103,12 @@ pub fn handle(s: &mut Session, text: &str) -> Outcome {
     let Some(kind) = v.inner.get("type").and_then(Value::as_str) else {
         return format_error("Message misses key 'type'", Some(resolve_id));
     };
-    if !s.ctx.hub.replay.first_use(&v.origin, resolve_id) {
+    if !s
+        .ctx
+        .hub
+        .replay
+        .first_use(&v.origin, resolve_id, Instant::now())
+    {
         log::warn!("{} replayed an envelope of '{}', refused", s.addr, v.origin);
         return sig_error(Some(resolve_id));
     }
@@ -249,7 +256,7 @@ fn is_web_url(url: &str) -> bool {
 
 fn token_validation(s: &Session, r: &Request) -> Fields {
     let token = r.str("access_token")?;
-    Ok(Some(match s.ctx.sessions.validate(token)? {
+    Ok(Some(match s.ctx.sessions.validate(token, unix_now())? {
         Some(session) => {
             let mut reply = json!({"success": true, "user": {
                 "username": session.user.name,
@@ -302,7 +309,7 @@ fn check_permission(s: &Session, r: &Request) -> Fields {
 /// original ones, as the successor did, all but this one).
 fn user_logout(s: &Session, r: &Request) -> Fields {
     let token = r.str("access_token")?;
-    s.ctx.sessions.logout(token, Some(s.peer.id))?;
+    s.ctx.sessions.logout(token, Some(s.peer.id), unix_now())?;
     Ok(Some(json!({"success": true})))
 }
 

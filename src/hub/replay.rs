@@ -4,6 +4,9 @@
 //! Memory is bounded: ids are kept as 64-bit hashes, at most `capacity` of
 //! them; under a load that would exceed it, the oldest are forgotten early
 //! (and that is logged), which shortens the window instead of growing.
+//!
+//! The caller passes the time in (`Instant::now()` in the hub), so that the
+//! window can be tested without waiting an hour.
 
 use crate::sync::lock;
 use std::collections::hash_map::DefaultHasher;
@@ -34,16 +37,16 @@ impl ReplayGuard {
         }
     }
 
-    /// `true` the first time `(origin, resolve_id)` is seen in the window.
-    pub fn first_use(&self, origin: &str, resolve_id: &str) -> bool {
+    /// `true` the first time `(origin, resolve_id)` is seen in the window
+    /// that ends at `now`.
+    pub fn first_use(&self, origin: &str, resolve_id: &str, now: Instant) -> bool {
         let mut h = DefaultHasher::new();
         (origin, resolve_id).hash(&mut h);
         let id = h.finish();
-        let now = Instant::now();
         let mut s = lock(&self.state);
         while let Some(&(at, old)) = s.order.front() {
             let full = s.order.len() >= self.capacity;
-            if now.duration_since(at) < WINDOW && !full {
+            if now.saturating_duration_since(at) < WINDOW && !full {
                 break;
             }
             if full && !s.warned {
@@ -68,11 +71,36 @@ mod tests {
     #[test]
     fn refuses_repeats_per_origin_and_stays_bounded() {
         let g = ReplayGuard::new(3);
-        assert!(g.first_use("A", "1"));
-        assert!(!g.first_use("A", "1"));
-        assert!(g.first_use("B", "1"), "another origin's id is its own");
-        assert!(g.first_use("A", "2"));
-        assert!(g.first_use("A", "3"), "evicts the oldest");
+        let now = Instant::now();
+        assert!(g.first_use("A", "1", now));
+        assert!(!g.first_use("A", "1", now));
+        assert!(g.first_use("B", "1", now), "another origin's id is its own");
+        assert!(g.first_use("A", "2", now));
+        assert!(g.first_use("A", "3", now), "evicts the oldest");
         assert_eq!(lock(&g.state).seen.len(), 3);
+    }
+
+    #[test]
+    fn an_id_is_refused_for_the_whole_window_and_accepted_after_it() {
+        let g = ReplayGuard::new(100);
+        let t0 = Instant::now();
+        assert!(g.first_use("A", "1", t0));
+        let almost = t0 + WINDOW - Duration::from_millis(1);
+        assert!(!g.first_use("A", "1", almost), "replayed within the hour");
+        assert!(g.first_use("A", "1", t0 + WINDOW), "the hour is over");
+        assert!(!g.first_use("A", "1", t0 + WINDOW), "and a new hour begins");
+    }
+
+    #[test]
+    fn expired_ids_leave_memory() {
+        let g = ReplayGuard::new(100);
+        let t0 = Instant::now();
+        for id in ["1", "2", "3"] {
+            assert!(g.first_use("A", id, t0));
+        }
+        assert!(g.first_use("A", "4", t0 + WINDOW));
+        let s = lock(&g.state);
+        assert_eq!((s.seen.len(), s.order.len()), (1, 1));
+        assert!(!s.warned, "expiry is not the memory running full");
     }
 }

@@ -3,6 +3,7 @@
 
 use super::handlers::{Fields, Request};
 use super::session::Session;
+use crate::sync::unix_now;
 use serde_json::json;
 
 /// `{access_token}`: moves the session's sliding expiry to now +
@@ -10,7 +11,7 @@ use serde_json::json;
 /// renews on every validation). `expires` is the new sliding expiry.
 pub(super) fn update_token_ttl(s: &Session, r: &Request) -> Fields {
     let token = r.str("access_token")?;
-    Ok(Some(match s.ctx.sessions.validate(token)? {
+    Ok(Some(match s.ctx.sessions.validate(token, unix_now())? {
         Some(session) => json!({"success": true, "expires": session.expires_at}),
         None => json!({"success": false, "reason": "token_invalid"}),
     }))

@@ -1,0 +1,34 @@
+//! The integration tests: one binary (one link, one process running every
+//! test in parallel), a module per area, and the harness in `common`.
+//!
+//! Run one area with `cargo test --test integration <module>::`, for
+//! example `cargo test --test integration hostile_http::`.
+
+mod common;
+
+mod account_abuse;
+mod accounts;
+mod admin;
+mod cli;
+mod cookie_secure;
+mod db_outage;
+mod dev_mode;
+mod garbage;
+mod hostile_connections;
+mod hostile_http;
+mod hub;
+mod hub_hold_abuse;
+mod hub_original;
+mod hub_resilience;
+mod hub_v2;
+mod listener;
+mod logs;
+mod lookalikes;
+mod module_client;
+mod oidc;
+mod pages;
+mod password_reset;
+mod schemas;
+mod templates;
+mod token_ttl;
+mod tokens;
