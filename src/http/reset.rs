@@ -32,7 +32,9 @@ pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     ];
     let now = Instant::now();
     for (limiter, key) in limits {
-        limiter.check(key, now).map_err(ApiError::too_many_requests)?;
+        limiter
+            .check(key, now)
+            .map_err(ApiError::too_many_requests)?;
     }
     // Every request counts, whether the email has an account or not.
     for (limiter, key) in limits {
