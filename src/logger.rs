@@ -13,7 +13,7 @@
 //! Panics (through a hook) and exits flush first, so the lines before a
 //! stack trace are printed before it.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};

@@ -169,7 +169,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
 fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
     match (&config.ssl_cert, &config.ssl_key, config.tls) {
         (Some(cert), Some(key), true) => Ok(Some(
-            listener::tls::server_config(cert, key).map_err(StartError::Tls)?,
+            crate::net::tls::server_config(cert, key).map_err(StartError::Tls)?,
         )),
         (_, _, true) => Err(StartError::Tls("ssl_cert and ssl_key are required".into())),
         (_, _, false) => {

@@ -2,7 +2,7 @@
 //! window, to stop password guessing. Memory stays bounded: expired windows
 //! are dropped when the table grows past its cap.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

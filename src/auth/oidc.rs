@@ -10,8 +10,8 @@
 
 use super::jwks::{JwksError, KeySet};
 use super::jwt_ring;
+use crate::clock::unix_now;
 use crate::config::{OidcConfig, GOOGLE_ISSUER};
-use crate::sync::unix_now;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;

@@ -14,10 +14,11 @@
 use super::ended::{EndListener, EndReason, Ended, Pending};
 use super::token::{self, TokenHash};
 use super::AuthError;
+use crate::clock::unix_now;
 use crate::db::sessions::DeletedRow;
 use crate::db::users::User;
 use crate::db::{sessions as sql, Db, DbError};
-use crate::sync::{lock, unix_now};
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -1,10 +1,10 @@
 //! Roles, the user list and the running modules.
 
 use super::accounts::user_json;
+use super::caller::{authenticate, authenticate_admin};
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
-use super::session::{authenticate, authenticate_admin};
 use super::validate;
 use crate::ctx::Ctx;
 use crate::db::users;

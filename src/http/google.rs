@@ -10,10 +10,10 @@ use super::request::Req;
 use super::validate;
 use crate::auth::jwks::JwksError;
 use crate::auth::oidc::{Identity, OidcError};
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
-use crate::sync::unix_now;
 use serde_json::json;
 
 /// Numbered variants of a taken name tried before a random suffix.

@@ -11,6 +11,7 @@ mod admin;
 pub mod admin_json {
     pub use super::admin::running_modules;
 }
+mod caller;
 pub mod error;
 mod google;
 mod lane;
@@ -20,7 +21,6 @@ mod reply;
 pub mod request;
 mod reset;
 mod routes;
-mod session;
 mod templates;
 mod validate;
 

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::params::parse_urlencoded;
-use crate::listener::head::{PEER_HEADER, TLS_HEADER};
+use crate::net::head::{PEER_HEADER, TLS_HEADER};
 use serde_json::Value;
 use std::io::Read;
 use std::net::SocketAddr;

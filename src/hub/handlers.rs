@@ -2,10 +2,10 @@
 //! Each returns the reply's fields; `dispatch` adds `type` and `resolve_id`,
 //! and turns errors into the successor's error replies.
 
+use super::connection::Session;
 use super::envelope::{self, Refused};
 use super::events::Protocol;
 use super::registrations;
-use super::session::Session;
 use crate::auth::AuthError;
 use crate::db::{users, DbError};
 use crate::http::admin_json::running_modules;

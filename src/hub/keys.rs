@@ -2,7 +2,7 @@
 //! of the 32-byte Ed25519 public key>"}`): loaded at start, reloaded when the
 //! file changes or on SIGHUP. A malformed file keeps the previous keys.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;

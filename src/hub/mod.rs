@@ -4,6 +4,7 @@
 //! `registrations`), the open connections (`peers`) and what each is told
 //! unasked (`events`).
 
+pub mod connection;
 mod envelope;
 mod events;
 mod handlers;
@@ -12,7 +13,6 @@ mod peers;
 mod registrations;
 mod registry;
 mod replay;
-pub mod session;
 mod templates;
 mod token_ttl;
 
@@ -22,7 +22,7 @@ pub use registry::RunningModule;
 use crate::auth::ended::{EndListener, Ended};
 use crate::config::{Config, ModulePermissions};
 use crate::listener::slots::{PerAddress, Slot, Slots};
-use crate::sync::lock;
+use crate::lock::lock;
 use keys::Keys;
 use peers::Peers;
 use registry::Registry;

@@ -7,12 +7,13 @@
 //! therefore read back when such a connection authenticates and the module
 //! is not running, so that it is listed again.
 
+use super::connection::Session;
 use super::events::Event;
 use super::registry::Registered;
-use super::session::Session;
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::modules;
-use crate::sync::{lock, unix_now};
+use crate::lock::lock;
 
 /// Registers `name` for this connection (`module_start`) and records it;
 /// `false` if another live connection holds the name.

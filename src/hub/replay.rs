@@ -5,7 +5,7 @@
 //! them; under a load that would exceed it, the oldest are forgotten early
 //! (and that is logged), which shortens the window instead of growing.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};

@@ -6,10 +6,10 @@
 //! `post_template` is answered with type `get_template_response`, as the
 //! original did (`dispatch` names the type).
 
+use super::connection::Session;
 use super::handlers::{Fields, Request};
-use super::session::Session;
+use crate::clock::unix_now;
 use crate::db::templates::{self as sql, Stored, TemplateName};
-use crate::sync::unix_now;
 use serde_json::json;
 
 /// The reply type of `post_template`.

@@ -1,8 +1,8 @@
 //! `update_token_ttl` (the 2021-11 original's): a module renews a user's
 //! session, for a user who is active on the module's pages only.
 
+use super::connection::Session;
 use super::handlers::{Fields, Request};
-use super::session::Session;
 use serde_json::json;
 
 /// `{access_token}`: moves the session's sliding expiry to now +

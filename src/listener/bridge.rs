@@ -16,10 +16,11 @@
 
 use super::answer::{Answer, Fed};
 use super::backends::Backends;
-use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::slots::{Phase, Slot};
-use super::transport::{write_some, Transport};
-use super::{poll, Limits};
+use super::Limits;
+use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use crate::net::poll;
+use crate::net::transport::{write_some, Transport};
 use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;

@@ -2,11 +2,12 @@
 //! then it becomes either a module's WebSocket session or an HTTP bridge.
 
 use super::backends::Backends;
-use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::slots::Slot;
-use super::transport::Transport;
-use super::{bridge, poll, Limits, CONNECTION_STACK};
+use super::{bridge, Limits, CONNECTION_STACK};
 use crate::ctx::Ctx;
+use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use crate::net::poll;
+use crate::net::transport::Transport;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -60,7 +61,7 @@ fn serve_module_on_fresh_thread(
     let spawned = std::thread::Builder::new()
         .name("module".into())
         .stack_size(CONNECTION_STACK)
-        .spawn(move || crate::hub::session::serve(&ctx, client, head, rest, peer, &slot));
+        .spawn(move || crate::hub::connection::serve(&ctx, client, head, rest, peer, &slot));
     if let Err(e) = spawned {
         log::error!("cannot start a module thread: {e}");
     }

@@ -11,11 +11,7 @@ mod answer;
 mod backends;
 mod bridge;
 mod connection;
-pub mod head;
-pub mod poll;
 pub mod slots;
-pub mod tls;
-pub mod transport;
 
 pub use bridge::reply_and_close;
 

@@ -12,7 +12,7 @@
 //! Every method has a form that takes the time (`*_at`), so that the rules
 //! can be tested with made-up clocks.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;

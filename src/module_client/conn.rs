@@ -3,8 +3,8 @@
 //! module). Non-blocking underneath; `recv` and `send` wait with deadlines.
 
 use super::ClientError;
-use crate::listener::poll;
-use crate::listener::transport::Transport;
+use crate::net::poll;
+use crate::net::transport::Transport;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject;

@@ -22,11 +22,11 @@
 use super::handlers::{self, Outcome};
 use super::peers::{HoldLimits, Peer};
 use crate::ctx::Ctx;
-use crate::listener::head::Head;
-use crate::listener::poll;
 use crate::listener::reply_and_close;
 use crate::listener::slots::{Phase, Slot};
-use crate::listener::transport::Transport;
+use crate::net::head::Head;
+use crate::net::poll;
+use crate::net::transport::Transport;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
