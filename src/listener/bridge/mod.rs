@@ -14,14 +14,16 @@
 //!
 //! One thread, one poll loop: both sockets are non-blocking.
 
-use super::answer::{Answer, Fed};
+mod back;
+mod front;
+
+use super::answer::Answer;
 use super::backends::Backends;
 use super::slots::{Phase, Slot};
 use super::Limits;
-use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use crate::net::head::Head;
 use crate::net::poll;
-use crate::net::transport::{write_some, Transport};
-use std::io::{ErrorKind, Read};
+use crate::net::transport::Transport;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -234,28 +236,6 @@ impl Bridge<'_> {
         }
     }
 
-    /// Whether the backend connection is between requests with nothing
-    /// unread, so that the next client connection may use it (a parked
-    /// answer is read out first).
-    fn backend_reusable(&mut self) -> bool {
-        if self.in_flight.is_some() || self.backend_eof || !self.to_backend.is_empty() {
-            return false;
-        }
-        let mut buf = [0u8; 4096];
-        self.unpark(&mut buf).is_ok() && !self.backend_eof
-    }
-
-    /// Writes what tiny_http may take. Once the next request is out, the
-    /// parked answer is read: tiny_http's thread is awake then anyway.
-    fn send(&mut self, buf: &mut [u8], backend_closed: bool) -> std::io::Result<()> {
-        write_some_all(&mut self.backend, &mut self.to_backend)?;
-        let next_sent = self.in_flight.is_some() && self.to_backend.is_empty();
-        if self.parked > 0 && (next_sent || backend_closed) {
-            self.unpark(buf)?;
-        }
-        Ok(())
-    }
-
     /// Takes the next step the client's bytes allow while nothing is in
     /// flight: frame the next head, send `100 Continue`, forward a whole
     /// request, or refuse one. Also records the connection's phase.
@@ -280,119 +260,6 @@ impl Bridge<'_> {
         } else {
             Phase::Idle
         }
-    }
-
-    /// Frames the request at the start of `inbuf`, and forwards it once its
-    /// body is complete and the client has taken most earlier answers.
-    fn frame(&mut self) -> Result<(), Reject> {
-        let now = Instant::now();
-        if self.front.is_none() {
-            if self.inbuf.is_empty() {
-                self.head_since = None;
-                return Ok(());
-            }
-            let since = *self.head_since.get_or_insert(now);
-            match head::parse(&self.inbuf) {
-                // Up to HIGH_WATER bytes are read before framing, so a whole
-                // head may be far over the limit: check it, not the buffer.
-                Parsed::Complete(head) if head.len > MAX_HEAD_BYTES => {
-                    return Err(Reject::HeadTooLarge)
-                }
-                Parsed::Complete(head) => {
-                    self.inbuf.drain(..head.len);
-                    self.head_since = None;
-                    self.accept_head(head, since)?;
-                }
-                Parsed::Partial if self.inbuf.len() > MAX_HEAD_BYTES => {
-                    return Err(Reject::HeadTooLarge)
-                }
-                Parsed::Partial => return Ok(()),
-                Parsed::Invalid => return Err(Reject::BadRequest),
-            }
-        }
-        let Some(front) = &mut self.front else {
-            return Ok(());
-        };
-        if self.inbuf.len() < front.body {
-            if front.body > 0 && front.head.expects_continue() && !front.continued {
-                front.continued = true;
-                self.client.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
-            }
-            return Ok(());
-        }
-        if self.may_forward() {
-            if let Some(front) = self.front.take() {
-                self.forward(front);
-            }
-        }
-        // Otherwise the client is slow to take its answers: wait for it.
-        Ok(())
-    }
-
-    /// A whole request waits, and only for the client to take earlier
-    /// answers, which it now has.
-    fn may_forward(&self) -> bool {
-        let whole = self
-            .front
-            .as_ref()
-            .is_some_and(|f| self.inbuf.len() >= f.body);
-        whole
-            && self.in_flight.is_none()
-            && self.client.pending() <= HIGH_WATER
-            && !self.closing
-            && !self.rejected
-    }
-
-    /// Checks a complete head; its body is awaited from now on.
-    fn accept_head(&mut self, head: Head, since: Instant) -> Result<(), Reject> {
-        let body = head.body_length().map_err(|e| match e {
-            head::BodyError::Chunked => Reject::LengthRequired,
-            head::BodyError::Invalid => Reject::BadRequest,
-        })?;
-        if body > self.limits.max_body_bytes {
-            return Err(Reject::TooLarge);
-        }
-        self.front = Some(Front {
-            close: head.wants_close(),
-            head,
-            body,
-            since,
-            continued: false,
-        });
-        Ok(())
-    }
-
-    fn forward(&mut self, front: Front) {
-        let client = front.head.client(self.peer, &self.limits.trusted_proxies);
-        let head = front
-            .head
-            .for_backend(client, self.client.is_tls(), front.body);
-        self.to_backend.extend_from_slice(&head);
-        self.to_backend.extend(self.inbuf.drain(..front.body));
-        self.in_flight = Some(InFlight {
-            answer: Answer::new(front.head.method.eq_ignore_ascii_case("HEAD")),
-            close: front.close,
-            since: Instant::now(),
-            last_poke: None,
-        });
-        if front.close {
-            // Nothing after this request is read.
-            self.closing = true;
-        }
-    }
-
-    fn reads_client(&self) -> bool {
-        let limit = match &self.front {
-            Some(front) => front.body.max(HIGH_WATER),
-            None => HIGH_WATER,
-        };
-        !self.client_eof && !self.closing && !self.rejected && self.inbuf.len() < limit
-    }
-
-    /// While an answer is due, always: tiny_http's write must never wait on
-    /// the client. Not while a parked answer is still in the socket.
-    fn reads_backend(&self) -> bool {
-        !self.backend_eof && self.in_flight.is_some() && self.parked == 0
     }
 
     fn finished(&self) -> bool {
@@ -445,158 +312,6 @@ impl Bridge<'_> {
         false
     }
 
-    fn read_client(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        while self.reads_client() {
-            match self.client.read(buf) {
-                Ok(0) => self.client_eof = true,
-                Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    fn read_backend(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        while self.reads_backend() {
-            if self.try_park(buf)? {
-                return Ok(());
-            }
-            let n = match self.backend.read(buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                self.backend_ended();
-                return Ok(());
-            }
-            self.answer_bytes(&buf[..n]);
-            if n < buf.len() {
-                // The socket is empty for now; poll tells when not.
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Peeks at an answer not yet read from; when the socket holds exactly
-    /// the whole answer, forwards it and leaves it there (see `answer`).
-    fn try_park(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
-        let Some(flight) = &self.in_flight else {
-            return Ok(false);
-        };
-        if !flight.answer.untouched() {
-            return Ok(false);
-        }
-        let n = match peek(&self.backend, buf) {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                return Ok(false)
-            }
-            Err(e) => return Err(e),
-        };
-        let mut trial = flight.answer.clone();
-        if n == 0 || n == buf.len() || trial.feed(&buf[..n]) != (Fed::Done { beyond: 0 }) {
-            return Ok(false);
-        }
-        self.parked = n;
-        self.answer_bytes(&buf[..n]);
-        Ok(true)
-    }
-
-    /// Forwards answer bytes to the client and notes where the answer ends.
-    fn answer_bytes(&mut self, bytes: &[u8]) {
-        let Some(flight) = &mut self.in_flight else {
-            return;
-        };
-        match flight.answer.feed(bytes) {
-            Fed::More => self.client.queue(bytes),
-            Fed::Done { beyond } => {
-                self.client.queue(&bytes[..bytes.len() - beyond]);
-                if beyond > 0 {
-                    // tiny_http answered more than was asked: stop trusting it.
-                    log::warn!("{}: unexpected bytes after an answer", self.peer);
-                    self.closing = true;
-                }
-                self.answer_done();
-            }
-        }
-    }
-
-    fn answer_done(&mut self) {
-        if let Some(flight) = self.in_flight.take() {
-            self.closing |= flight.close;
-        }
-        self.answered_before = true;
-        self.idle_since = Instant::now();
-    }
-
-    /// tiny_http ended the connection: an answer that runs to the end of
-    /// the stream is now whole; anything else is cut short.
-    fn backend_ended(&mut self) {
-        self.backend_eof = true;
-        if let Some(flight) = &self.in_flight {
-            if !flight.answer.until_end() {
-                log::warn!("{}: the HTTP backend ended an answer early", self.peer);
-            }
-        }
-        self.answer_done();
-        self.closing = true;
-    }
-
-    /// Reads and drops the parked answer (it was forwarded already).
-    fn unpark(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        while self.parked > 0 {
-            let n = self.parked.min(buf.len());
-            match self.backend.read(&mut buf[..n]) {
-                Ok(0) => {
-                    self.backend_eof = true;
-                    self.parked = 0;
-                }
-                Ok(n) => self.parked -= n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// tiny_http 0.12's thread pool can queue a new connection although no
-    /// thread will take it: `spawn` counts a thread as waiting until that
-    /// thread has run again, so two connections arriving while one thread
-    /// waits leave the second queued until some connection ends (and every
-    /// bridged connection holds a pool thread while it lives). Opening and
-    /// closing an empty connection frees it: tiny_http then starts a thread
-    /// (or wakes a waiting one), which runs the queued connection next.
-    /// Done while the first answer on a backend connection is overdue
-    /// (once tiny_http has answered on it, a thread serves it, and a slow
-    /// answer is a slow handler: poking then only costs every connection
-    /// waiting for a password hash ten connects a second); returns when to
-    /// check again.
-    fn poke_if_stuck(&mut self, now: Instant) -> Option<Instant> {
-        if self.answered_before {
-            return None;
-        }
-        let flight = self.in_flight.as_mut()?;
-        if !flight.answer.untouched() {
-            return None;
-        }
-        let due = match flight.last_poke {
-            None => flight.since + POKE_AFTER,
-            Some(last) => last + POKE_AGAIN,
-        };
-        if now < due {
-            return Some(due);
-        }
-        // A failed connect changes nothing: the next check tries again.
-        drop(UnixStream::connect(self.backends.path()));
-        flight.last_poke = Some(now);
-        Some(now + POKE_AGAIN)
-    }
-
     /// Answers the client directly (after every earlier answer, since
     /// nothing is in flight) and stops reading; the connection closes once
     /// the answer is out.
@@ -606,18 +321,6 @@ impl Bridge<'_> {
         self.rejected = true;
         self.client.queue(&super::error_response(status, reason));
     }
-}
-
-/// Writes what the socket takes.
-fn write_some_all(backend: &mut UnixStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    while write_some(backend, buf)? {}
-    Ok(())
-}
-
-/// Reads without taking the bytes out of the socket.
-fn peek(backend: &UnixStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
-    Ok(rustix::net::recv(backend, buf, flags)?.0)
 }
 
 /// Sends a JSON error and closes, for connections that never reach tiny_http.
