@@ -8,7 +8,6 @@ use super::events::Protocol;
 use super::registrations;
 use crate::auth::AuthError;
 use crate::db::{users, DbError};
-use crate::http::admin_json::running_modules;
 use serde_json::{json, Map, Value};
 
 pub enum Outcome {
@@ -143,7 +142,7 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
         "check_permission" => check_permission(s, r),
         "user_logout" => user_logout(s, r),
         "get_running_modules" => Ok(Some(
-            json!({"success": true, "running_modules": running_modules(s.ctx)}),
+            json!({"success": true, "running_modules": s.ctx.hub.running_json(s.ctx.port)}),
         )),
         "message_module" => forward(s, r),
         "message_module_response" => forward(s, r),

@@ -27,6 +27,7 @@ use keys::Keys;
 use peers::Peers;
 use registry::Registry;
 use replay::ReplayGuard;
+use serde_json::{json, Map, Value};
 use std::net::{IpAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,6 +77,21 @@ impl Hub {
 
     pub fn running_modules(&self) -> Vec<RunningModule> {
         lock(&self.registry).list()
+    }
+
+    /// `{"platform": {"port": 8888}, "<module>": {"port": P[, "url": U]}}`,
+    /// as `GET /execution/running` and `get_running_modules` answer it.
+    pub fn running_json(&self, platform_port: u16) -> Value {
+        let mut map = Map::new();
+        map.insert("platform".into(), json!({"port": platform_port}));
+        for m in self.running_modules() {
+            let mut entry = json!({"port": m.port});
+            if let Some(url) = m.url {
+                entry["url"] = Value::String(url);
+            }
+            map.insert(m.name, entry);
+        }
+        Value::Object(map)
     }
 
     /// Open WebSocket connections, authenticated or not.
