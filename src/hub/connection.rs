@@ -22,10 +22,10 @@
 use super::handlers::{self, Outcome};
 use super::peers::{HoldLimits, Peer};
 use crate::ctx::Ctx;
-use crate::listener::reply_and_close;
 use crate::listener::slots::{Phase, Slot};
 use crate::net::head::Head;
 use crate::net::poll;
+use crate::net::response::reply_and_close;
 use crate::net::transport::Transport;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read};

@@ -7,6 +7,7 @@ use super::{bridge, Limits, CONNECTION_STACK};
 use crate::ctx::Ctx;
 use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use crate::net::poll;
+use crate::net::response::reply_and_close;
 use crate::net::transport::Transport;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -38,10 +39,8 @@ pub fn serve(
         }
         Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits, &slot),
         Ok(None) => client.close(),
-        Err(FirstHeadError::Malformed) => bridge::reply_and_close(client, 400, "malformed_request"),
-        Err(FirstHeadError::TooLarge) => {
-            bridge::reply_and_close(client, 431, "request_header_too_large")
-        }
+        Err(FirstHeadError::Malformed) => reply_and_close(client, 400, "malformed_request"),
+        Err(FirstHeadError::TooLarge) => reply_and_close(client, 431, "request_header_too_large"),
         Err(FirstHeadError::Io(e)) => log::debug!("{peer}: {e}"),
     }
 }

@@ -13,8 +13,6 @@ mod bridge;
 mod connection;
 pub mod slots;
 
-pub use bridge::reply_and_close;
-
 use crate::config::Config;
 use crate::ctx::Ctx;
 pub use backends::Backends;
@@ -85,16 +83,4 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Backends>) {
             log::error!("cannot start a connection thread: {e}");
         }
     }
-}
-
-/// A complete HTTP/1.1 error response, for requests refused before they
-/// reach tiny_http; the body is the platform's JSON error shape.
-pub fn error_response(status: u16, reason: &str) -> Vec<u8> {
-    let body = crate::http::error::error_body(status, reason);
-    format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        crate::http::error::status_text(status),
-        body.len()
-    )
-    .into_bytes()
 }

@@ -6,5 +6,6 @@
 
 pub mod head;
 pub mod poll;
+pub mod response;
 pub mod tls;
 pub mod transport;

@@ -23,13 +23,11 @@ use super::slots::{Phase, Slot};
 use super::Limits;
 use crate::net::head::Head;
 use crate::net::poll;
+use crate::net::response::{error_response, reply_and_close, LINGER};
 use crate::net::transport::Transport;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-/// How long a refused request's remaining bytes are read and dropped.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// How long an answer may be missing before tiny_http's pool is poked (see
 /// `poke_if_stuck`), and how often again while it stays missing.
@@ -319,22 +317,6 @@ impl Bridge<'_> {
         let (status, reason) = reject.status_reason();
         log::info!("{}: refused request: {status} {reason}", self.peer);
         self.rejected = true;
-        self.client.queue(&super::error_response(status, reason));
+        self.client.queue(&error_response(status, reason));
     }
-}
-
-/// Sends a JSON error and closes, for connections that never reach tiny_http.
-pub fn reply_and_close(mut client: Transport, status: u16, reason: &str) {
-    client.queue(&super::error_response(status, reason));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while client.wants_write() && Instant::now() < deadline {
-        if client.flush().is_err() {
-            break;
-        }
-        let mut fds = [poll::watch(client.socket(), false, true)];
-        if poll::wait(&mut fds, Duration::from_millis(100)).is_err() {
-            break;
-        }
-    }
-    client.close_lingering(LINGER);
 }
