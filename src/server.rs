@@ -162,8 +162,27 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     stop_on_signals(backend.dir().to_owned())?;
     start_janitor(ctx.clone())?;
     announce(&ctx);
-    listener::run(ctx, tcp, backends);
+    let settings = listener_settings(&ctx.config, ctx.tls.clone());
+    let websocket = move |client, head, rest, peer, slot: &_| {
+        crate::hub::connection::serve(&ctx, client, head, rest, peer, slot)
+    };
+    listener::run(settings, tcp, backends, Arc::new(websocket));
     Ok(())
+}
+
+fn listener_settings(c: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> listener::Settings {
+    listener::Settings {
+        tls,
+        max_connections: c.max_connections,
+        max_connections_per_ip: c.max_connections_per_ip,
+        limits: listener::Limits {
+            header_timeout: c.header_timeout,
+            body_timeout: c.body_timeout,
+            idle_timeout: c.idle_timeout,
+            max_body_bytes: c.max_body_bytes,
+            trusted_proxies: c.trusted_proxies.clone(),
+        },
+    }
 }
 
 fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
