@@ -11,7 +11,7 @@ use std::path::Path;
 /// Writes `signing_key.key` (mode 0600) and `verify_key.key` into `out`,
 /// refusing to overwrite; returns the line for verify_keys.json.
 pub fn run(name: &str, out: &Path) -> Result<String, String> {
-    let seed: [u8; 32] = crate::auth::token::random_bytes().map_err(|e| e.to_string())?;
+    let seed: [u8; 32] = crate::random::bytes().map_err(|e| e.to_string())?;
     let key = SigningKey::from_bytes(&seed);
     let public = STANDARD.encode(key.verifying_key().as_bytes());
     write_new(&out.join("signing_key.key"), &STANDARD.encode(seed), 0o600)?;

@@ -155,7 +155,7 @@ fn create(ctx: &Ctx, identity: &Identity) -> Result<User, Create> {
 fn random_suffix() -> Result<String, Create> {
     let bytes: [u8; 3] =
         crate::auth::token::random_bytes().map_err(|e| Create::Failed(ApiError::from(e)))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex::encode(&bytes))
 }
 
 /// A nickname that passes `validate::nickname`: no `@` or control

@@ -29,8 +29,8 @@ impl Drop for Backend {
 
 /// Makes a new private folder and binds the socket in it.
 pub fn bind() -> std::io::Result<(Backend, UnixListener)> {
-    let suffix: [u8; 8] = crate::auth::token::random_bytes().map_err(std::io::Error::other)?;
-    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix: [u8; 8] = crate::random::bytes().map_err(std::io::Error::other)?;
+    let suffix = crate::hex::encode(&suffix);
     remove_stale_sockets();
     let dir = std::env::temp_dir().join(format!(
         "{SOCKET_DIR_PREFIX}{}-{suffix}",

@@ -57,7 +57,7 @@ impl Connection {
         }
         .map_err(|e| ClientError::Connect(e.to_string()))?;
         let key_bytes: [u8; 16] =
-            crate::auth::token::random_bytes().map_err(|e| ClientError::Connect(e.to_string()))?;
+            crate::random::bytes().map_err(|e| ClientError::Connect(e.to_string()))?;
         let key = STANDARD.encode(key_bytes);
         let body = handshake_body.unwrap_or("");
         let mut request = format!(

@@ -46,7 +46,7 @@ impl Signer {
     }
 }
 
-pub use crate::auth::token::uuid4;
+pub use crate::random::uuid4;
 
 #[cfg(test)]
 mod tests {
