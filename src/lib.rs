@@ -25,5 +25,6 @@ pub mod module_client;
 pub mod names;
 pub mod net;
 pub mod random;
+pub mod report;
 pub mod server;
 pub mod web;

@@ -6,29 +6,52 @@ use crate::auth::cookie::CookieSigner;
 use crate::auth::limiter::Limiter;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::SessionStore;
+use crate::auth::AuthError;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError};
 use crate::ctx::Ctx;
 use crate::db::{schema, users, Db, DbError};
+use crate::hub::keys::KeysError;
 use crate::hub::Hub;
+use crate::mail::MailError;
+use crate::net::tls::TlsError;
 use crate::{http, listener};
 use std::fmt;
 use std::io::Write;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long start-up waits for PostgreSQL.
 const DB_STARTUP_WAIT: Duration = Duration::from_secs(30);
 
+/// Why the platform did not start. Each variant keeps the error beneath
+/// it as its `source()`; `report::chain` prints the whole line.
 #[derive(Debug)]
 pub enum StartError {
     Config(ConfigError),
-    Tls(String),
+    Tls(TlsError),
     Db(DbError),
-    Admin(String),
-    Keys(String),
-    Io(String),
+    Admin(AdminError),
+    Keys(KeysError),
+    /// bcrypt refused the configured cost or the admin's password.
+    Auth(AuthError),
+    Mail(MailError),
+    /// An operating-system call failed; `what` says which.
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Why `--create_admin` cannot make the configured account.
+#[derive(Debug)]
+pub enum AdminError {
+    /// The config lacks the admin's name, password or email.
+    Missing { config: PathBuf },
+    /// The name is a look-alike of another account's.
+    NameTaken { config: PathBuf, name: String },
 }
 
 impl StartError {
@@ -36,8 +59,14 @@ impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Config(_) | StartError::Admin(_) | StartError::Keys(_) => 2,
+            StartError::Mail(MailError::Config(_)) => 2,
             _ => 1,
         }
+    }
+
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+        let what = what.into();
+        move |source| StartError::Io { what, source }
     }
 }
 
@@ -45,16 +74,51 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
-            StartError::Tls(e) => write!(f, "TLS: {e}"),
+            StartError::Tls(_) => f.write_str("TLS"),
             StartError::Db(e) => write!(f, "{e}"),
-            StartError::Admin(e) => write!(f, "--create_admin: {e}"),
-            StartError::Keys(e) => write!(f, "verify_keys: {e}"),
-            StartError::Io(e) => write!(f, "{e}"),
+            StartError::Admin(_) => f.write_str("--create_admin"),
+            StartError::Keys(_) => f.write_str("verify_keys"),
+            StartError::Auth(e) => write!(f, "{e}"),
+            StartError::Mail(e) => write!(f, "{e}"),
+            StartError::Io { what, .. } => f.write_str(what),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Shown as their own text above: their causes come next.
+            StartError::Config(e) => e.source(),
+            StartError::Db(e) => e.source(),
+            StartError::Auth(e) => e.source(),
+            StartError::Mail(e) => e.source(),
+            StartError::Tls(e) => Some(e),
+            StartError::Admin(e) => Some(e),
+            StartError::Keys(e) => Some(e),
+            StartError::Io { source, .. } => Some(source),
+        }
+    }
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::Missing { config } => write!(
+                f,
+                "config {} needs platform_admin_username, platform_admin_password and platform_admin_email",
+                config.display()
+            ),
+            AdminError::NameTaken { config, name } => write!(
+                f,
+                "config {}: key 'platform_admin_username': '{name}' looks like the name of an existing account",
+                config.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
 
 impl From<ConfigError> for StartError {
     fn from(e: ConfigError) -> Self {
@@ -68,9 +132,15 @@ impl From<DbError> for StartError {
     }
 }
 
-impl From<crate::auth::AuthError> for StartError {
-    fn from(e: crate::auth::AuthError) -> Self {
-        StartError::Io(e.to_string())
+impl From<AuthError> for StartError {
+    fn from(e: AuthError) -> Self {
+        StartError::Auth(e)
+    }
+}
+
+impl From<MailError> for StartError {
+    fn from(e: MailError) -> Self {
+        StartError::Mail(e)
     }
 }
 
@@ -102,18 +172,16 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     if args.create_admin {
         create_admin(&config, &db, &passwords)?;
     }
-    let tcp = TcpListener::bind((config.bind, config.port)).map_err(|e| {
-        StartError::Io(format!(
-            "cannot listen on {}:{}: {e}",
-            config.bind, config.port
-        ))
-    })?;
+    let tcp = TcpListener::bind((config.bind, config.port)).map_err(StartError::io(format!(
+        "cannot listen on {}:{}",
+        config.bind, config.port
+    )))?;
     let port = tcp
         .local_addr()
-        .map_err(|e| StartError::Io(e.to_string()))?
+        .map_err(StartError::io("listening address"))?
         .port();
     let hub = Arc::new(Hub::new(&config).map_err(StartError::Keys)?);
-    Hub::watch_keys(hub.clone()).map_err(|e| StartError::Io(format!("key watcher: {e}")))?;
+    Hub::watch_keys(hub.clone()).map_err(StartError::io("key watcher"))?;
     raise_fd_limit();
     let mail = crate::mail::Mailer::start(&config, db.clone())?;
     let oidc = config.oidc.as_ref().map(crate::auth::oidc::Verifier::new);
@@ -154,10 +222,9 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         oidc,
         config,
     });
-    let backend =
-        http::start(ctx.clone()).map_err(|e| StartError::Io(format!("HTTP backend: {e}")))?;
+    let backend = http::start(ctx.clone()).map_err(StartError::io("HTTP backend"))?;
     let backends = listener::Backends::start(backend.socket.clone())
-        .map_err(|e| StartError::Io(format!("backend sweeper: {e}")))?;
+        .map_err(StartError::io("backend sweeper"))?;
     // Before the listening line: whoever reads it may signal us at once.
     stop_on_signals(backend.dir().to_owned())?;
     start_janitor(ctx.clone())?;
@@ -190,7 +257,7 @@ fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, Star
         (Some(cert), Some(key), true) => Ok(Some(
             crate::net::tls::server_config(cert, key).map_err(StartError::Tls)?,
         )),
-        (_, _, true) => Err(StartError::Tls("ssl_cert and ssl_key are required".into())),
+        (_, _, true) => Err(StartError::Tls(TlsError::MissingFiles)),
         (_, _, false) => {
             log::warn!("TLS is off (\"tls\": false): run this only behind a TLS-terminating proxy");
             Ok(None)
@@ -201,10 +268,9 @@ fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, Star
 /// Creates the configured admin account unless it exists (idempotent).
 fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), StartError> {
     let admin = config.admin.as_ref().ok_or_else(|| {
-        StartError::Admin(format!(
-            "config {} needs platform_admin_username, platform_admin_password and platform_admin_email",
-            config.path.display()
-        ))
+        StartError::Admin(AdminError::Missing {
+            config: config.path.clone(),
+        })
     })?;
     let mut conn = db.conn()?;
     let exists = !users::by_name(&mut *conn, &admin.username)?.is_empty()
@@ -233,11 +299,10 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
             log::info!("admin: account '{}' exists already", admin.username)
         }
         Err(users::CreateError::NameTaken) => {
-            return Err(StartError::Admin(format!(
-                "config {}: key 'platform_admin_username': '{}' looks like the name of an existing account",
-                config.path.display(),
-                admin.username
-            )))
+            return Err(StartError::Admin(AdminError::NameTaken {
+                config: config.path.clone(),
+                name: admin.username.clone(),
+            }))
         }
         Err(users::CreateError::Db(e)) => return Err(e.into()),
     }
@@ -289,7 +354,7 @@ fn raise_fd_limit() {
 fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| StartError::Io(format!("signal handler: {e}")))?;
+        .map_err(StartError::io("signal handler"))?;
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -300,7 +365,7 @@ fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
                 std::process::exit(0);
             }
         });
-    spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
+    spawned.map(drop).map_err(StartError::io("signal thread"))
 }
 
 /// Sweeps expired sessions every `session_sweep_seconds`.
@@ -315,7 +380,7 @@ fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
                 Err(e) => log::warn!("sessions: sweep failed: {e}"),
             }
         });
-    spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
+    spawned.map(drop).map_err(StartError::io("janitor thread"))
 }
 
 /// The one line on stdout: scripts and tests wait for it to learn the port.

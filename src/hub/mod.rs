@@ -46,7 +46,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(config: &Config) -> Result<Hub, String> {
+    pub fn new(config: &Config) -> Result<Hub, keys::KeysError> {
         Ok(Hub {
             registry: Mutex::new(Registry::default()),
             peers: Peers::default(),
