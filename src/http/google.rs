@@ -210,7 +210,6 @@ mod tests {
 
     fn identity(name: Option<&str>, email: &str) -> Identity {
         Identity {
-            subject: "1".into(),
             email: email.into(),
             name: name.map(str::to_owned),
             issued_at: 0,

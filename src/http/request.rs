@@ -65,21 +65,6 @@ impl Req {
         Ok(req)
     }
 
-    /// Builds a request without tiny_http (unit tests).
-    pub fn new(method: Method, path: &str, params: &[(&str, &str)]) -> Req {
-        Req {
-            method,
-            path: path.to_owned(),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            headers: Vec::new(),
-            peer: None,
-            tls: false,
-        }
-    }
-
     fn add_body_params(&mut self, body: &[u8]) -> Result<(), ApiError> {
         if body.is_empty() {
             return Ok(());

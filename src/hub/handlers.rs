@@ -1,6 +1,6 @@
 //! What a module may ask (docs/module-protocol.md), one function per request type.
 //! Each returns the reply's fields; `dispatch` adds `type` and `resolve_id`,
-//! and turns errors into the successor's error replies.
+//! and turns errors into the error replies of docs/module-protocol.md.
 
 use super::connection::Session;
 use super::envelope::{self, Refused};
@@ -297,8 +297,8 @@ fn check_permission(s: &Session, r: &Request) -> Fields {
     }))
 }
 
-/// Ends the token's session; the session store tells the modules (the
-/// original ones, as the successor did, all but this one).
+/// Ends the token's session; the session store tells the modules (on the
+/// original protocol, every connection but this one).
 fn user_logout(s: &Session, r: &Request) -> Fields {
     let token = r.str("access_token")?;
     s.ctx.sessions.logout(token, Some(s.peer.id))?;

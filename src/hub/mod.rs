@@ -1,4 +1,4 @@
-//! The module hub: modules' WebSocket sessions (`session`), their signed
+//! The module hub: modules' WebSocket connections (`connection`), their signed
 //! envelopes (`envelope`, `keys`, `replay`), the requests they may make
 //! (`handlers`), the running modules (`registry`, kept across reconnects by
 //! `registrations`), the open connections (`peers`) and what each is told
@@ -16,7 +16,7 @@ mod replay;
 mod templates;
 mod token_ttl;
 
-pub use events::{Event, Protocol};
+pub use events::Event;
 pub use registry::RunningModule;
 
 use crate::auth::ended::{EndListener, Ended};
@@ -92,11 +92,6 @@ impl Hub {
             map.insert(m.name, entry);
         }
         Value::Object(map)
-    }
-
-    /// Open WebSocket connections, authenticated or not.
-    pub fn connections(&self) -> usize {
-        self.peers.count()
     }
 
     /// Re-reads verify_keys.json (when it changed, or always if `force`)

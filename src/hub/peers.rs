@@ -310,8 +310,4 @@ impl Peers {
             peer.kick();
         }
     }
-
-    pub fn count(&self) -> usize {
-        lock(&self.map).len()
-    }
 }

@@ -4,8 +4,9 @@
 //! thread, counted against a global and a per-address cap (see `slots`:
 //! over the per-address cap a connection is closed at once; at the global
 //! cap one that has done less makes room). The thread does TLS, reads the first
-//! request head, then serves a module's WebSocket session itself or bridges
-//! HTTP to tiny_http (see `bridge`). See docs in ../../ARCHITECTURE.md.
+//! request head, then hands a module's WebSocket to the handler `server`
+//! gave (on a fresh thread) or bridges HTTP to tiny_http (see `bridge`).
+//! The listener knows nothing of the platform's state. See ARCHITECTURE.md.
 
 mod answer;
 mod backends;

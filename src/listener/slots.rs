@@ -104,10 +104,6 @@ impl Slot {
     pub fn set(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
     }
-
-    pub fn phase(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Ordering::Relaxed))
-    }
 }
 
 impl Slots {

@@ -153,13 +153,6 @@ impl Connection {
         poll::wait(&mut fds, timeout).map_err(|e| ClientError::Closed(e.to_string()))
     }
 
-    pub fn ping(&mut self) -> Result<(), ClientError> {
-        self.ws
-            .write(Message::Ping(Default::default()))
-            .map_err(closed)?;
-        self.flush()
-    }
-
     pub fn close(mut self) {
         let _ = self.ws.close(None);
         let _ = self.ws.flush();
