@@ -6,143 +6,23 @@ use crate::auth::cookie::CookieSigner;
 use crate::auth::limiter::Limiter;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::SessionStore;
-use crate::auth::AuthError;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError};
 use crate::ctx::Ctx;
-use crate::db::{schema, users, Db, DbError};
-use crate::hub::keys::KeysError;
+use crate::db::{schema, users, Db};
 use crate::hub::Hub;
-use crate::mail::MailError;
 use crate::net::tls::TlsError;
+pub use error::{AdminError, StartError};
+
+mod error;
 use crate::{http, listener};
-use std::fmt;
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long start-up waits for PostgreSQL.
 const DB_STARTUP_WAIT: Duration = Duration::from_secs(30);
-
-/// Why the platform did not start. Each variant keeps the error beneath
-/// it as its `source()`; `report::chain` prints the whole line.
-#[derive(Debug)]
-pub enum StartError {
-    Config(ConfigError),
-    Tls(TlsError),
-    Db(DbError),
-    Admin(AdminError),
-    Keys(KeysError),
-    /// bcrypt refused the configured cost or the admin's password.
-    Auth(AuthError),
-    Mail(MailError),
-    /// An operating-system call failed; `what` says which.
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-}
-
-/// Why `--create_admin` cannot make the configured account.
-#[derive(Debug)]
-pub enum AdminError {
-    /// The config lacks the admin's name, password or email.
-    Missing { config: PathBuf },
-    /// The name is a look-alike of another account's.
-    NameTaken { config: PathBuf, name: String },
-}
-
-impl StartError {
-    /// 2 for a configuration the user must fix, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            StartError::Config(_) | StartError::Admin(_) | StartError::Keys(_) => 2,
-            StartError::Mail(MailError::Config(_)) => 2,
-            _ => 1,
-        }
-    }
-
-    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
-        let what = what.into();
-        move |source| StartError::Io { what, source }
-    }
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Config(e) => write!(f, "{e}"),
-            StartError::Tls(_) => f.write_str("TLS"),
-            StartError::Db(e) => write!(f, "{e}"),
-            StartError::Admin(_) => f.write_str("--create_admin"),
-            StartError::Keys(_) => f.write_str("verify_keys"),
-            StartError::Auth(e) => write!(f, "{e}"),
-            StartError::Mail(e) => write!(f, "{e}"),
-            StartError::Io { what, .. } => f.write_str(what),
-        }
-    }
-}
-
-impl std::error::Error for StartError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            // Shown as their own text above: their causes come next.
-            StartError::Config(e) => e.source(),
-            StartError::Db(e) => e.source(),
-            StartError::Auth(e) => e.source(),
-            StartError::Mail(e) => e.source(),
-            StartError::Tls(e) => Some(e),
-            StartError::Admin(e) => Some(e),
-            StartError::Keys(e) => Some(e),
-            StartError::Io { source, .. } => Some(source),
-        }
-    }
-}
-
-impl fmt::Display for AdminError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AdminError::Missing { config } => write!(
-                f,
-                "config {} needs platform_admin_username, platform_admin_password and platform_admin_email",
-                config.display()
-            ),
-            AdminError::NameTaken { config, name } => write!(
-                f,
-                "config {}: key 'platform_admin_username': '{name}' looks like the name of an existing account",
-                config.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for AdminError {}
-
-impl From<ConfigError> for StartError {
-    fn from(e: ConfigError) -> Self {
-        StartError::Config(e)
-    }
-}
-
-impl From<DbError> for StartError {
-    fn from(e: DbError) -> Self {
-        StartError::Db(e)
-    }
-}
-
-impl From<AuthError> for StartError {
-    fn from(e: AuthError) -> Self {
-        StartError::Auth(e)
-    }
-}
-
-impl From<MailError> for StartError {
-    fn from(e: MailError) -> Self {
-        StartError::Mail(e)
-    }
-}
 
 /// Runs the platform until the process is stopped.
 pub fn run(args: ServeArgs) -> Result<(), StartError> {
