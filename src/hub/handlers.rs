@@ -2,7 +2,7 @@
 //! Each returns the reply's fields; `dispatch` adds `type` and `resolve_id`,
 //! and turns errors into the error replies of docs/module-protocol.md.
 
-use super::connection::Session;
+use super::connection::Connection;
 use super::envelope::{self, Refused};
 use super::events::Protocol;
 use super::registrations;
@@ -72,7 +72,7 @@ fn format_error(description: &str, resolve_id: Option<&str>) -> Outcome {
 }
 
 /// Checks an incoming text frame end to end and answers it.
-pub fn handle(s: &mut Session, text: &str) -> Outcome {
+pub fn handle(s: &mut Connection, text: &str) -> Outcome {
     let max = s.ctx.config.hub.max_frame_bytes;
     if text.len() > max {
         // Parsing it only for its id is bounded by the hard frame limit.
@@ -131,7 +131,7 @@ fn outer_resolve_id(text: &str) -> Option<String> {
     v.get("resolve_id")?.as_str().map(str::to_owned)
 }
 
-fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
+fn dispatch(s: &Connection, r: &Request, resolve_id: &str) -> Outcome {
     let permission = s.ctx.hub.permissions.of(r.origin);
     let result = match r.kind {
         _ if !permission.may_request(r.kind) => Err(HubError::Denied),
@@ -198,7 +198,7 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
     }
 }
 
-fn module_start(s: &Session, r: &Request) -> Fields {
+fn module_start(s: &Connection, r: &Request) -> Fields {
     let name = r.str("module_name")?;
     let port = match r.inner.get("port") {
         None | Some(Value::Null) => return Err(HubError::Missing("port")),
@@ -246,7 +246,7 @@ fn is_web_url(url: &str) -> bool {
         && !url.contains(char::is_whitespace)
 }
 
-fn token_validation(s: &Session, r: &Request) -> Fields {
+fn token_validation(s: &Connection, r: &Request) -> Fields {
     let token = r.str("access_token")?;
     Ok(Some(match s.ctx.sessions.validate(token)? {
         Some(session) => {
@@ -270,7 +270,7 @@ fn user_fields(user: &users::User) -> Value {
     json!({"id": user.id, "email": user.email, "username": user.name, "role": user.role})
 }
 
-fn get_user(s: &Session, r: &Request) -> Fields {
+fn get_user(s: &Connection, r: &Request) -> Fields {
     let name = r.str("username")?;
     let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
     Ok(Some(match found.first() {
@@ -279,7 +279,7 @@ fn get_user(s: &Session, r: &Request) -> Fields {
     }))
 }
 
-fn get_user_list(s: &Session) -> Fields {
+fn get_user_list(s: &Connection) -> Fields {
     let list = users::list(&mut *s.ctx.db.conn()?)?;
     let users: Map<String, Value> = list
         .iter()
@@ -288,7 +288,7 @@ fn get_user_list(s: &Session) -> Fields {
     Ok(Some(json!({"success": true, "users": users})))
 }
 
-fn check_permission(s: &Session, r: &Request) -> Fields {
+fn check_permission(s: &Connection, r: &Request) -> Fields {
     let name = r.str("username")?;
     let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
     Ok(Some(match found.first() {
@@ -299,7 +299,7 @@ fn check_permission(s: &Session, r: &Request) -> Fields {
 
 /// Ends the token's session; the session store tells the modules (on the
 /// original protocol, every connection but this one).
-fn user_logout(s: &Session, r: &Request) -> Fields {
+fn user_logout(s: &Connection, r: &Request) -> Fields {
     let token = r.str("access_token")?;
     s.ctx.sessions.logout(token, Some(s.peer.id))?;
     Ok(Some(json!({"success": true})))
@@ -307,7 +307,7 @@ fn user_logout(s: &Session, r: &Request) -> Fields {
 
 /// `message_module` and its `_response`: forwarded to the module `to`, with
 /// `origin` set to the sender's authenticated name.
-fn forward(s: &Session, r: &Request) -> Fields {
+fn forward(s: &Connection, r: &Request) -> Fields {
     let to = r.str("to")?;
     if !s.ctx.hub.permissions.of(r.origin).may_message(to) {
         log::info!(
