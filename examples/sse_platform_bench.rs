@@ -69,7 +69,7 @@ fn keys(args: &mut pico_args::Arguments) -> Res<()> {
     std::fs::create_dir_all(&out)?;
     let (mut seeds, mut public) = (serde_json::Map::new(), serde_json::Map::new());
     for i in 0..count {
-        let seed: [u8; 32] = sse_platform::auth::token::random_bytes()?;
+        let seed: [u8; 32] = sse_platform::random::bytes()?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;

@@ -9,17 +9,22 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod ctx;
 pub mod db;
+pub mod hex;
 pub mod http;
 pub mod hub;
 pub mod keygen;
 pub mod listener;
+pub mod lock;
 pub mod logger;
 pub mod mail;
 pub mod module_client;
 pub mod names;
+pub mod net;
+pub mod random;
+pub mod report;
 pub mod server;
-pub mod sync;
 pub mod web;

@@ -1,9 +1,10 @@
 //! The `sse-platform` binary: parse the command line, then serve (or make a
-//! module key pair). Errors print as one line and exit non-zero.
+//! module key pair). An error prints as one line, with every cause beneath
+//! it (`report::chain`), and exits non-zero.
 #![forbid(unsafe_code)]
 
 use sse_platform::cli::{self, Command};
-use sse_platform::{keygen, logger, server};
+use sse_platform::{keygen, logger, report, server};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -21,14 +22,14 @@ fn main() -> ExitCode {
         Command::Keygen { name, out } => match keygen::run(&name, &out) {
             Ok(line) => println!("Add this line to the platform's verify_keys.json:\n  {line}"),
             Err(e) => {
-                eprintln!("sse-platform: keygen: {e}");
+                eprintln!("sse-platform: keygen: {}", report::chain(&e));
                 return ExitCode::from(1);
             }
         },
         Command::Serve(args) => {
             if let Err(e) = server::run(args) {
                 logger::flush();
-                eprintln!("sse-platform: {e}");
+                eprintln!("sse-platform: {}", report::chain(&e));
                 return ExitCode::from(e.exit_code());
             }
         }

@@ -33,7 +33,7 @@ impl CookieSigner {
             out.push_str(&format!("{}:{field}|", field.len()));
         }
         let mac = self.mac(out.as_bytes());
-        out.push_str(&hex(&mac.finalize().into_bytes()));
+        out.push_str(&crate::hex::encode(&mac.finalize().into_bytes()));
         out
     }
 
@@ -47,7 +47,7 @@ impl CookieSigner {
         let (got_name, rest) = field(rest)?;
         let (value, rest) = field(rest)?;
         let signed = &cookie[..cookie.len() - rest.len()];
-        let mac_hex = unhex(rest)?;
+        let mac_hex = crate::hex::decode(rest)?;
         self.mac(signed.as_bytes()).verify_slice(&mac_hex).ok()?;
         let timestamp: i64 = timestamp.parse().ok()?;
         if key_version != "0" || got_name != name {
@@ -78,20 +78,6 @@ fn field(s: &str) -> Option<(&str, &str)> {
     let value = rest.get(..len)?;
     let rest = rest.get(len..)?.strip_prefix('|')?;
     Some((value, rest))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

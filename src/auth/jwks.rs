@@ -16,7 +16,7 @@
 
 use super::jwt_ring::es256_curve;
 use crate::config::{JwksSource, OidcConfig};
-use crate::sync::lock;
+use crate::lock::lock;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;

@@ -6,7 +6,7 @@
 //! The caller passes the time in (`Instant::now()` in the server), so that
 //! the window can be tested without waiting for it.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

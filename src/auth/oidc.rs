@@ -10,8 +10,8 @@
 
 use super::jwks::{JwksError, KeySet};
 use super::jwt_ring;
+use crate::clock::unix_now;
 use crate::config::{OidcConfig, GOOGLE_ISSUER};
-use crate::sync::unix_now;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;
@@ -24,8 +24,6 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Who the provider says signed in.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// The provider's stable id of the person (`sub`).
-    pub subject: String,
     pub email: String,
     /// A display name, if the token carries one.
     pub name: Option<String>,
@@ -85,7 +83,9 @@ impl From<jsonwebtoken::errors::Error> for OidcError {
 /// The claims we read; `iss`, `aud` and `exp` are checked by jsonwebtoken.
 #[derive(Deserialize)]
 struct Claims {
-    sub: String,
+    /// Required to be a string; accounts are found by email, not by it.
+    #[serde(rename = "sub")]
+    _sub: String,
     iat: i64,
     email: Option<String>,
     email_verified: Option<Value>,
@@ -166,7 +166,6 @@ impl Verifier {
             return Err(OidcError::EmailUnverified);
         }
         Ok(Identity {
-            subject: claims.sub,
             email: email.trim().to_owned(),
             name: claims.name.filter(|n| !n.trim().is_empty()),
             issued_at: claims.iat,

@@ -1,5 +1,5 @@
-//! bcrypt password hashes, compatible with the original's (`$2b$12$`), its
-//! successor's (`$2a$`) and PHP's (`$2y$`).
+//! bcrypt password hashes, compatible with the original's (`$2b$12$`), the
+//! `$2a$` form other systems on the same table write, and PHP's (`$2y$`).
 
 use super::AuthError;
 
@@ -22,7 +22,7 @@ impl Passwords {
 
     /// A new hash of `password` at the configured cost, in the same form as
     /// `old` (`$2a$`, `$2b$`, `$2y$`): another system reads the same table and
-    /// may accept only the form it wrote (the successor wrote `$2a$`).
+    /// may accept only the form it wrote (`$2a$`, say).
     pub fn rehash(&self, password: &str, old: &str) -> Result<String, AuthError> {
         let version = match old.get(..4) {
             Some("$2a$") => bcrypt::Version::TwoA,

@@ -20,7 +20,7 @@ use super::AuthError;
 use crate::db::sessions::DeletedRow;
 use crate::db::users::{Role, User};
 use crate::db::{sessions as sql, Db, DbError};
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

@@ -18,7 +18,7 @@ impl TokenHash {
     /// Lowercase hex, as modules are told it (`token_sha256`): they hash
     /// the tokens they hold the same way to find the one that ended.
     pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 
     /// A hash as the database returns it; `None` if it is not 32 bytes.
@@ -29,9 +29,7 @@ impl TokenHash {
 
 /// Fills `N` bytes from the operating system's random generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], AuthError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(AuthError::Random)?;
-    Ok(bytes)
+    crate::random::bytes().map_err(AuthError::Random)
 }
 
 /// A new access token.
@@ -47,30 +45,6 @@ pub fn looks_like_token(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
-}
-
-/// A random (version 4) UUID, the shape of the original clients'
-/// `resolve_id`s: for the module client's requests and the hub's unasked
-/// messages.
-pub fn uuid4() -> String {
-    let mut b: [u8; 16] = random_bytes().unwrap_or_else(|_| {
-        // Uniqueness is all such an id needs, should the OS generator fail.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        nanos.to_le_bytes()
-    });
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 //! by mail answers 503 `mail_not_configured`.
 
 use super::fields::Fields;
+use super::host::is_local;
 use super::ConfigError;
 use lettre::message::Mailbox;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -129,13 +129,6 @@ pub(super) fn smtp(f: &mut Fields, base: &Path) -> Result<Option<SmtpConfig>, Co
     };
     s.warn_unknown();
     Ok(Some(config))
-}
-
-/// Whether `host` is this machine, where an unencrypted hop is harmless.
-pub(super) fn is_local(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod fields;
+mod host;
 mod limits;
 mod mail;
 mod oidc;

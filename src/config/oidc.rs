@@ -2,7 +2,7 @@
 //! provider. Without it, `POST /google_signin` answers 503.
 
 use super::fields::Fields;
-use super::mail::is_local;
+use super::host::is_local;
 use super::ConfigError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! Account handlers: register, login, logout, password change, deletion and
 //! "who am I". Passwords are checked in the hashing lane (see `routes`).
 
+use super::caller::{self, authenticate};
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
-use super::session::{self, authenticate};
 use super::validate;
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
-use crate::sync::unix_now;
+use crate::clock::unix_now;
 use serde_json::json;
 use std::time::Instant;
 
@@ -242,7 +242,7 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
         token: token.clone(),
         session_expires: session.ends_at,
     });
-    let cookie = session::set_cookie(ctx, req, &token, req.flag("remember"));
+    let cookie = caller::set_cookie(ctx, req, &token, req.flag("remember"));
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "access_token": token}))
             .with_header("Set-Cookie", cookie),
@@ -251,12 +251,12 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
 
 /// POST /logout: ends the session if there is one; always clears the cookie.
 pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    if let Some(token) = session::token_for_change(ctx, req)? {
+    if let Some(token) = caller::token_for_change(ctx, req)? {
         ctx.sessions.logout(&token, None, unix_now())?;
     }
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))
-            .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
+            .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),
     )
 }
 
@@ -281,8 +281,8 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     validate::new_password(new)?;
     let new_hash = ctx.passwords.hash(new)?;
     users::set_password(&mut *ctx.db.conn()?, creds.user.id, &new_hash)?;
-    let token = session::token(ctx, req);
-    session::end_all_sessions(
+    let token = caller::token(ctx, req);
+    caller::end_all_sessions(
         ctx,
         creds.user.id,
         EndReason::PasswordChanged,
@@ -291,7 +291,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     log::info!("user {} changed the password", creds.user.id);
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
-            .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
+            .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),
     )
 }
 
@@ -334,10 +334,10 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     ctx.sessions.announce(ended);
     ctx.hub.broadcast(Event::UserDelete {
         user_id: creds.user.id,
-        token: session::token(ctx, req),
+        token: caller::token(ctx, req),
     });
     log::info!("deleted user {}", creds.user.id);
-    Ok(Reply::no_content().with_header("Set-Cookie", session::clear_cookie(ctx, req)))
+    Ok(Reply::no_content().with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
 }
 
 /// GET /me: the signed-in user, for the pages.

@@ -1,15 +1,15 @@
 //! Roles, the user list and the running modules.
 
 use super::accounts::user_json;
+use super::caller::{authenticate, authenticate_admin};
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
-use super::session::{authenticate, authenticate_admin};
 use super::validate;
 use crate::ctx::Ctx;
 use crate::db::users;
 use crate::hub::Event;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// GET /roles: the caller's own role.
 pub fn get_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
@@ -55,19 +55,7 @@ pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// GET /execution/running: the platform and every registered module.
 pub fn running(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate(ctx, req)?;
-    Ok(Reply::ok(json!({"running_modules": running_modules(ctx)})))
-}
-
-/// `{"platform": {"port": 8888}, "<module>": {"port": P[, "url": U]}}`.
-pub fn running_modules(ctx: &Ctx) -> Value {
-    let mut map = Map::new();
-    map.insert("platform".into(), json!({"port": ctx.port}));
-    for m in ctx.hub.running_modules() {
-        let mut entry = json!({"port": m.port});
-        if let Some(url) = m.url {
-            entry["url"] = Value::String(url);
-        }
-        map.insert(m.name, entry);
-    }
-    Value::Object(map)
+    Ok(Reply::ok(
+        json!({"running_modules": ctx.hub.running_json(ctx.port)}),
+    ))
 }

@@ -1,11 +1,10 @@
 //! The one error type of the HTTP layer and the one place that turns it into
 //! docs/protocol.md's JSON error shape:
-//! `{"status":401,"reason":"no_token","success":false,"redirect_suggestions":["/login"]}`.
-//! This file does not import tiny_http, so the listener can use it too.
+//! `{"status":401,"reason":"no_token","success":false,"redirect_suggestions":["/login"]}`
+//! (built by `net::response::error_body`, which the listener uses too).
 
 use crate::auth::AuthError;
 use crate::db::DbError;
-use serde_json::json;
 use std::fmt;
 
 #[derive(Debug)]
@@ -117,20 +116,8 @@ impl ApiError {
     }
 
     pub fn body(&self) -> String {
-        error_body(self.status, self.reason)
+        crate::net::response::error_body(self.status, self.reason)
     }
-}
-
-/// The JSON error shape; 401s suggest the login page, as the original did.
-pub fn error_body(status: u16, reason: &str) -> String {
-    let redirect: &[&str] = if status == 401 { &["/login"] } else { &[] };
-    json!({
-        "status": status,
-        "reason": reason,
-        "success": false,
-        "redirect_suggestions": redirect,
-    })
-    .to_string()
 }
 
 /// The answer to a database failure; the failure itself is logged where
@@ -155,41 +142,9 @@ impl From<AuthError> for ApiError {
     }
 }
 
-pub fn status_text(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        302 => "Found",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_shape_matches_protocol() {
-        let v: serde_json::Value = serde_json::from_str(&error_body(401, "no_token")).unwrap();
-        assert_eq!(v["status"], 401);
-        assert_eq!(v["reason"], "no_token");
-        assert_eq!(v["redirect_suggestions"][0], "/login");
-        let v: serde_json::Value =
-            serde_json::from_str(&error_body(409, "user_not_found")).unwrap();
-        assert_eq!(v["redirect_suggestions"].as_array().map(Vec::len), Some(0));
-    }
 
     #[test]
     fn database_outage_is_503_and_keeps_its_cause() {

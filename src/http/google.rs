@@ -10,10 +10,10 @@ use super::request::Req;
 use super::validate;
 use crate::auth::jwks::JwksError;
 use crate::auth::oidc::{Identity, OidcError};
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
-use crate::sync::unix_now;
 use serde_json::json;
 use std::time::Instant;
 
@@ -149,7 +149,7 @@ fn create(ctx: &Ctx, identity: &Identity) -> Result<User, Create> {
 fn random_suffix() -> Result<String, Create> {
     let bytes: [u8; 3] =
         crate::auth::token::random_bytes().map_err(|e| Create::Failed(ApiError::from(e)))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex::encode(&bytes))
 }
 
 /// A nickname that passes `validate::nickname`: no `@` or control
@@ -204,7 +204,6 @@ mod tests {
 
     fn identity(name: Option<&str>, email: &str) -> Identity {
         Identity {
-            subject: "1".into(),
             email: email.into(),
             name: name.map(str::to_owned),
             issued_at: 0,

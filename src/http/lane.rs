@@ -8,7 +8,7 @@
 //! answer 503); taking blocks until there is work, so no thread idles while
 //! a job waits.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex};
 

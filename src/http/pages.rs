@@ -1,10 +1,10 @@
 //! HTML pages and static assets, embedded in the binary (see `web`).
 
+use super::caller::authenticate;
 use super::error::ApiError;
 use super::google;
 use super::reply::Reply;
 use super::request::Req;
-use super::session::authenticate;
 use crate::ctx::Ctx;
 use crate::db::users::Role;
 use crate::web;
@@ -38,7 +38,7 @@ pub fn main(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// To the login page; with a note when the session it came with has ended
 /// (a string that cannot be a token never was a session).
 fn to_login(ctx: &Ctx, req: &Req) -> Reply {
-    let token = super::session::token(ctx, req);
+    let token = super::caller::token(ctx, req);
     if token.is_some_and(|t| crate::auth::token::looks_like_token(&t)) {
         Reply::redirect("/login?expired=1")
     } else {

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::params::parse_urlencoded;
-use crate::listener::head::{PEER_HEADER, TLS_HEADER};
+use crate::net::head::{PEER_HEADER, TLS_HEADER};
 use serde_json::Value;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -63,21 +63,6 @@ impl Req {
         }
         req.add_body_params(&body)?;
         Ok(req)
-    }
-
-    /// Builds a request without tiny_http (unit tests).
-    pub fn new(method: Method, path: &str, params: &[(&str, &str)]) -> Req {
-        Req {
-            method,
-            path: path.to_owned(),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            headers: Vec::new(),
-            peer: None,
-            tls: false,
-        }
     }
 
     fn add_body_params(&mut self, body: &[u8]) -> Result<(), ApiError> {

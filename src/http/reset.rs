@@ -6,10 +6,10 @@
 //! the account, so a known and an unknown address get the same answer at
 //! the same speed, and a slow or absent mail server delays nobody.
 
+use super::caller;
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
-use super::session;
 use super::validate;
 use crate::auth::reset;
 use crate::ctx::Ctx;
@@ -64,6 +64,6 @@ pub fn reset_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     log::info!("accounts: user {user_id} reset the password by mail");
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
-            .with_header("Set-Cookie", session::clear_cookie(ctx, req)),
+            .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),
     )
 }

@@ -1,10 +1,10 @@
 //! GET /template?template=NAME: a template a module stored, for a
 //! logged-in user's page (the 2021-11 original's).
 
+use super::caller::authenticate;
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
-use super::session::authenticate;
 use crate::ctx::Ctx;
 use crate::db::templates::{self as sql, TemplateName};
 use serde_json::json;

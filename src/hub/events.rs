@@ -68,7 +68,7 @@ impl Event {
     /// The frame `to` hears of this event, if any, with a fresh `resolve_id`.
     pub fn render(&self, to: &Audience) -> Option<String> {
         let mut v = self.fields(to)?;
-        v["resolve_id"] = Value::String(crate::auth::token::uuid4());
+        v["resolve_id"] = Value::String(crate::random::uuid4());
         Some(v.to_string())
     }
 

@@ -1,15 +1,14 @@
 //! What a module may ask (docs/module-protocol.md), one function per request type.
 //! Each returns the reply's fields; `dispatch` adds `type` and `resolve_id`,
-//! and turns errors into the successor's error replies.
+//! and turns errors into the error replies of docs/module-protocol.md.
 
+use super::connection::Connection;
 use super::envelope::{self, Refused};
 use super::events::Protocol;
 use super::registrations;
-use super::session::Session;
 use crate::auth::AuthError;
 use crate::db::{users, DbError};
-use crate::http::admin_json::running_modules;
-use crate::sync::unix_now;
+use crate::clock::unix_now;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 
@@ -75,7 +74,7 @@ fn format_error(description: &str, resolve_id: Option<&str>) -> Outcome {
 }
 
 /// Checks an incoming text frame end to end and answers it.
-pub fn handle(s: &mut Session, text: &str) -> Outcome {
+pub fn handle(s: &mut Connection, text: &str) -> Outcome {
     let max = s.ctx.config.hub.max_frame_bytes;
     if text.len() > max {
         // Parsing it only for its id is bounded by the hard frame limit.
@@ -139,7 +138,7 @@ fn outer_resolve_id(text: &str) -> Option<String> {
     v.get("resolve_id")?.as_str().map(str::to_owned)
 }
 
-fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
+fn dispatch(s: &Connection, r: &Request, resolve_id: &str) -> Outcome {
     let permission = s.ctx.hub.permissions.of(r.origin);
     let result = match r.kind {
         _ if !permission.may_request(r.kind) => Err(HubError::Denied),
@@ -150,7 +149,7 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
         "check_permission" => check_permission(s, r),
         "user_logout" => user_logout(s, r),
         "get_running_modules" => Ok(Some(
-            json!({"success": true, "running_modules": running_modules(s.ctx)}),
+            json!({"success": true, "running_modules": s.ctx.hub.running_json(s.ctx.port)}),
         )),
         "message_module" => forward(s, r),
         "message_module_response" => forward(s, r),
@@ -206,7 +205,7 @@ fn dispatch(s: &Session, r: &Request, resolve_id: &str) -> Outcome {
     }
 }
 
-fn module_start(s: &Session, r: &Request) -> Fields {
+fn module_start(s: &Connection, r: &Request) -> Fields {
     let name = r.str("module_name")?;
     let port = match r.inner.get("port") {
         None | Some(Value::Null) => return Err(HubError::Missing("port")),
@@ -254,7 +253,7 @@ fn is_web_url(url: &str) -> bool {
         && !url.contains(char::is_whitespace)
 }
 
-fn token_validation(s: &Session, r: &Request) -> Fields {
+fn token_validation(s: &Connection, r: &Request) -> Fields {
     let token = r.str("access_token")?;
     Ok(Some(match s.ctx.sessions.validate(token, unix_now())? {
         Some(session) => {
@@ -278,7 +277,7 @@ fn user_fields(user: &users::User) -> Value {
     json!({"id": user.id, "email": user.email, "username": user.name, "role": user.role.as_str()})
 }
 
-fn get_user(s: &Session, r: &Request) -> Fields {
+fn get_user(s: &Connection, r: &Request) -> Fields {
     let name = r.str("username")?;
     let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
     Ok(Some(match found.first() {
@@ -287,7 +286,7 @@ fn get_user(s: &Session, r: &Request) -> Fields {
     }))
 }
 
-fn get_user_list(s: &Session) -> Fields {
+fn get_user_list(s: &Connection) -> Fields {
     let list = users::list(&mut *s.ctx.db.conn()?)?;
     let users: Map<String, Value> = list
         .iter()
@@ -296,7 +295,7 @@ fn get_user_list(s: &Session) -> Fields {
     Ok(Some(json!({"success": true, "users": users})))
 }
 
-fn check_permission(s: &Session, r: &Request) -> Fields {
+fn check_permission(s: &Connection, r: &Request) -> Fields {
     let name = r.str("username")?;
     let found = users::by_name(&mut *s.ctx.db.conn()?, name)?;
     Ok(Some(match found.first() {
@@ -305,9 +304,9 @@ fn check_permission(s: &Session, r: &Request) -> Fields {
     }))
 }
 
-/// Ends the token's session; the session store tells the modules (the
-/// original ones, as the successor did, all but this one).
-fn user_logout(s: &Session, r: &Request) -> Fields {
+/// Ends the token's session; the session store tells the modules (on the
+/// original protocol, every connection but this one).
+fn user_logout(s: &Connection, r: &Request) -> Fields {
     let token = r.str("access_token")?;
     s.ctx.sessions.logout(token, Some(s.peer.id), unix_now())?;
     Ok(Some(json!({"success": true})))
@@ -315,7 +314,7 @@ fn user_logout(s: &Session, r: &Request) -> Fields {
 
 /// `message_module` and its `_response`: forwarded to the module `to`, with
 /// `origin` set to the sender's authenticated name.
-fn forward(s: &Session, r: &Request) -> Fields {
+fn forward(s: &Connection, r: &Request) -> Fields {
     let to = r.str("to")?;
     if !s.ctx.hub.permissions.of(r.origin).may_message(to) {
         log::info!(

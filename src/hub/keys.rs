@@ -2,17 +2,80 @@
 //! of the 32-byte Ed25519 public key>"}`): loaded at start, reloaded when the
 //! file changes or on SIGHUP. A malformed file keeps the previous keys.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 pub type KeyMap = HashMap<String, VerifyingKey>;
+
+/// Why `verify_keys.json` could not be used.
+#[derive(Debug)]
+pub struct KeysError {
+    pub path: PathBuf,
+    pub problem: KeyFileProblem,
+}
+
+#[derive(Debug)]
+pub enum KeyFileProblem {
+    Read(std::io::Error),
+    Parse(ParseError),
+}
+
+/// What is wrong with the file's text.
+#[derive(Debug)]
+pub enum ParseError {
+    /// Not JSON.
+    Json(serde_json::Error),
+    NotAnObject,
+    /// The named module's key is not base64 of an Ed25519 public key.
+    BadKey(String),
+}
+
+impl fmt::Display for KeysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())
+    }
+}
+
+impl std::error::Error for KeysError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            KeyFileProblem::Read(e) => Some(e),
+            KeyFileProblem::Parse(e) => Some(e),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Json(e) => write!(f, "line {}", e.line()),
+            ParseError::NotAnObject => {
+                f.write_str("expected a JSON object of module names to keys")
+            }
+            ParseError::BadKey(name) => write!(
+                f,
+                "the key of '{name}' is not base64 of a 32-byte Ed25519 public key"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ParseError::Json(e) => Some(e),
+            ParseError::NotAnObject | ParseError::BadKey(_) => None,
+        }
+    }
+}
 
 pub struct Keys {
     path: PathBuf,
@@ -24,7 +87,7 @@ pub struct Keys {
 impl Keys {
     /// Reads the file; a missing file means no keys yet (with a warning), a
     /// malformed one is an error naming the line.
-    pub fn load(path: &Path) -> Result<Keys, String> {
+    pub fn load(path: &Path) -> Result<Keys, KeysError> {
         let keys = Keys {
             path: path.to_owned(),
             current: Mutex::new(Arc::new(KeyMap::new())),
@@ -64,6 +127,7 @@ impl Keys {
         let map = match read(&self.path) {
             Ok(map) => map,
             Err(e) => {
+                let e = crate::report::chain(&e);
                 log::error!("keeping the previous module keys: {e}");
                 return Vec::new();
             }
@@ -88,16 +152,20 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-fn read(path: &Path) -> Result<KeyMap, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<KeyMap, KeysError> {
+    let error = |problem| KeysError {
+        path: path.to_owned(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(KeyFileProblem::Read(e)))?;
+    parse(&text).map_err(|e| error(KeyFileProblem::Parse(e)))
 }
 
 /// Parses the file's text; every entry must be a valid key.
-pub fn parse(text: &str) -> Result<KeyMap, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
+pub fn parse(text: &str) -> Result<KeyMap, ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(ParseError::Json)?;
     let Value::Object(entries) = value else {
-        return Err("expected a JSON object of module names to keys".into());
+        return Err(ParseError::NotAnObject);
     };
     let mut map = KeyMap::new();
     for (name, key) in entries {
@@ -106,9 +174,7 @@ pub fn parse(text: &str) -> Result<KeyMap, String> {
             .and_then(|k| STANDARD.decode(k.trim()).ok())
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-            .ok_or_else(|| {
-                format!("the key of '{name}' is not base64 of a 32-byte Ed25519 public key")
-            })?;
+            .ok_or_else(|| ParseError::BadKey(name.clone()))?;
         map.insert(name, key);
     }
     Ok(map)
@@ -123,7 +189,9 @@ mod tests {
         let text = r#"{"ListServ": "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=",
                        "chatsystem": "7UkoxijRwsbq6QM4kFmVYSlZJzpcY/k2NsFGFKyHN9E="}"#;
         assert_eq!(parse(text).unwrap().len(), 2);
-        assert!(parse(r#"{"x": "c2hvcnQ="}"#).unwrap_err().contains("'x'"));
-        assert!(parse("{\n\"a\": }").unwrap_err().starts_with("line 2"));
+        let bad_key = parse(r#"{"x": "c2hvcnQ="}"#).unwrap_err();
+        assert!(crate::report::chain(&bad_key).contains("'x'"));
+        let not_json = parse("{\n\"a\": }").unwrap_err();
+        assert!(crate::report::chain(&not_json).starts_with("line 2"));
     }
 }

@@ -1,9 +1,10 @@
-//! The module hub: modules' WebSocket sessions (`session`), their signed
+//! The module hub: modules' WebSocket connections (`connection`), their signed
 //! envelopes (`envelope`, `keys`, `replay`), the requests they may make
 //! (`handlers`), the running modules (`registry`, kept across reconnects by
 //! `registrations`), the open connections (`peers`) and what each is told
 //! unasked (`events`).
 
+pub mod connection;
 mod envelope;
 mod events;
 mod handlers;
@@ -12,21 +13,21 @@ mod peers;
 mod registrations;
 mod registry;
 mod replay;
-pub mod session;
 mod templates;
 mod token_ttl;
 
-pub use events::{Event, Protocol};
+pub use events::Event;
 pub use registry::RunningModule;
 
 use crate::auth::ended::{EndListener, Ended};
 use crate::config::{Config, ModulePermissions};
 use crate::listener::slots::{PerAddress, Slot, Slots};
-use crate::sync::lock;
+use crate::lock::lock;
 use keys::Keys;
 use peers::Peers;
 use registry::Registry;
 use replay::ReplayGuard;
+use serde_json::{json, Map, Value};
 use std::net::{IpAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,7 +46,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(config: &Config) -> Result<Hub, String> {
+    pub fn new(config: &Config) -> Result<Hub, keys::KeysError> {
         Ok(Hub {
             registry: Mutex::new(Registry::default()),
             peers: Peers::default(),
@@ -78,9 +79,19 @@ impl Hub {
         lock(&self.registry).list()
     }
 
-    /// Open WebSocket connections, authenticated or not.
-    pub fn connections(&self) -> usize {
-        self.peers.count()
+    /// `{"platform": {"port": 8888}, "<module>": {"port": P[, "url": U]}}`,
+    /// as `GET /execution/running` and `get_running_modules` answer it.
+    pub fn running_json(&self, platform_port: u16) -> Value {
+        let mut map = Map::new();
+        map.insert("platform".into(), json!({"port": platform_port}));
+        for m in self.running_modules() {
+            let mut entry = json!({"port": m.port});
+            if let Some(url) = m.url {
+                entry["url"] = Value::String(url);
+            }
+            map.insert(m.name, entry);
+        }
+        Value::Object(map)
     }
 
     /// Re-reads verify_keys.json and disconnects modules whose key went

@@ -16,7 +16,7 @@
 
 use super::events::{Audience, Event, Protocol};
 use crate::config::ModulePermissions;
-use crate::sync::lock;
+use crate::lock::lock;
 use rustix::event::{eventfd, EventfdFlags};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
@@ -309,9 +309,5 @@ impl Peers {
             log::info!("module {} lost its key, disconnecting", peer.name());
             peer.kick();
         }
-    }
-
-    pub fn count(&self) -> usize {
-        lock(&self.map).len()
     }
 }

@@ -7,16 +7,17 @@
 //! therefore read back when such a connection authenticates and the module
 //! is not running, so that it is listed again.
 
+use super::connection::Connection;
 use super::events::Event;
 use super::registry::Registered;
-use super::session::Session;
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::modules;
-use crate::sync::{lock, unix_now};
+use crate::lock::lock;
 
 /// Registers `name` for this connection (`module_start`) and records it;
 /// `false` if another live connection holds the name.
-pub fn start(s: &Session, name: &str, port: u16, url: Option<String>) -> bool {
+pub fn start(s: &Connection, name: &str, port: u16, url: Option<String>) -> bool {
     let outcome = lock(&s.ctx.hub.registry).register(name, port, url.clone(), s.peer.id);
     if outcome == Registered::Taken {
         return false;
@@ -48,7 +49,7 @@ pub fn start(s: &Session, name: &str, port: u16, url: Option<String>) -> bool {
 /// `module_start`: brings back the module's last registration if it is not
 /// running. `false` if the database could not answer (the next message
 /// tries again).
-pub fn restore(s: &Session, name: &str) -> bool {
+pub fn restore(s: &Connection, name: &str) -> bool {
     if lock(&s.ctx.hub.registry).contains(name) {
         return true;
     }

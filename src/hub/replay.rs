@@ -8,7 +8,7 @@
 //! The caller passes the time in (`Instant::now()` in the hub), so that the
 //! window can be tested without waiting an hour.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};

@@ -6,17 +6,17 @@
 //! `post_template` is answered with type `get_template_response`, as the
 //! original did (`dispatch` names the type).
 
+use super::connection::Connection;
 use super::handlers::{Fields, Request};
-use super::session::Session;
+use crate::clock::unix_now;
 use crate::db::templates::{self as sql, Stored, TemplateName};
-use crate::sync::unix_now;
 use serde_json::json;
 
 /// The reply type of `post_template`.
 pub const POST_REPLY_TYPE: &str = "get_template_response";
 
 /// `{template_name, template}`: stores or overwrites the module's template.
-pub(super) fn post(s: &Session, r: &Request) -> Fields {
+pub(super) fn post(s: &Connection, r: &Request) -> Fields {
     let name = r.str("template_name")?;
     let body = r.str("template")?;
     let Some(name) = TemplateName::parse(name) else {
@@ -54,7 +54,7 @@ pub(super) fn post(s: &Session, r: &Request) -> Fields {
 }
 
 /// `{template_name}`: any module may read any template.
-pub(super) fn get(s: &Session, r: &Request) -> Fields {
+pub(super) fn get(s: &Connection, r: &Request) -> Fields {
     let name = r.str("template_name")?;
     let Some(name) = TemplateName::parse(name) else {
         return Ok(Some(refused("invalid_template_name")));

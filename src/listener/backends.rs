@@ -13,7 +13,7 @@
 //! nothing unread (see `Bridge::reusable`); every request carries its own
 //! `x-sse-peer`, so nothing of one client reaches the next.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -140,6 +140,6 @@ fn take_expired(idle: &mut Vec<(UnixStream, Instant)>) -> Vec<(UnixStream, Insta
 /// Nothing to read and not closed: an idle backend connection that tiny_http
 /// has ended, or one with stray bytes, must not carry a request.
 fn sound(stream: &UnixStream) -> bool {
-    let mut fds = [super::poll::watch(stream, true, false)];
-    super::poll::wait(&mut fds, Duration::ZERO).is_ok() && fds[0].revents().is_empty()
+    let mut fds = [crate::net::poll::watch(stream, true, false)];
+    crate::net::poll::wait(&mut fds, Duration::ZERO).is_ok() && fds[0].revents().is_empty()
 }

@@ -1,12 +1,12 @@
 //! One client connection, from TLS handshake to the first request head;
 //! then it becomes either a module's WebSocket session or an HTTP bridge.
 
-use super::backends::Backends;
-use super::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use super::slots::Slot;
-use super::transport::Transport;
-use super::{bridge, poll, Limits, CONNECTION_STACK};
-use crate::ctx::Ctx;
+use super::{bridge, Shared, CONNECTION_STACK};
+use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
+use crate::net::poll;
+use crate::net::response::reply_and_close;
+use crate::net::transport::Transport;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -14,16 +14,10 @@ use std::time::Instant;
 
 /// Serves a connection; `slot` is its place under the connection caps, held
 /// until the connection ends (on whichever thread that is).
-pub fn serve(
-    ctx: &Arc<Ctx>,
-    tcp: Arc<TcpStream>,
-    peer: SocketAddr,
-    backend: &Backends,
-    limits: &Limits,
-    slot: Slot,
-) {
+pub(super) fn serve(shared: &Shared, tcp: Arc<TcpStream>, peer: SocketAddr, slot: Slot) {
+    let limits = &shared.limits;
     let _ = tcp.set_nodelay(true);
-    let mut client = match Transport::new(tcp, ctx.tls.as_ref()) {
+    let mut client = match Transport::new(tcp, shared.tls.as_ref()) {
         Ok(t) => t,
         Err(e) => return log::debug!("{peer}: setup failed: {e}"),
     };
@@ -33,14 +27,14 @@ pub fn serve(
     match first_head(&mut client, deadline) {
         Ok(Some((head, rest))) if head.is_websocket_upgrade() && head.path() == "/websocket" => {
             let peer = head.client(peer, &limits.trusted_proxies);
-            serve_module_on_fresh_thread(ctx, client, head, rest, peer, slot);
+            serve_module_on_fresh_thread(shared, client, head, rest, peer, slot);
         }
-        Ok(Some((head, rest))) => bridge::run(client, backend, head, rest, peer, limits, &slot),
+        Ok(Some((head, rest))) => {
+            bridge::run(client, &shared.backend, head, rest, peer, limits, &slot)
+        }
         Ok(None) => client.close(),
-        Err(FirstHeadError::Malformed) => bridge::reply_and_close(client, 400, "malformed_request"),
-        Err(FirstHeadError::TooLarge) => {
-            bridge::reply_and_close(client, 431, "request_header_too_large")
-        }
+        Err(FirstHeadError::Malformed) => reply_and_close(client, 400, "malformed_request"),
+        Err(FirstHeadError::TooLarge) => reply_and_close(client, 431, "request_header_too_large"),
         Err(FirstHeadError::Io(e)) => log::debug!("{peer}: {e}"),
     }
 }
@@ -49,18 +43,18 @@ pub fn serve(
 /// handshake touched ~36 KiB of this thread's stack, which would stay
 /// resident all that time; a fresh thread starts with almost none of it.
 fn serve_module_on_fresh_thread(
-    ctx: &Arc<Ctx>,
+    shared: &Shared,
     client: Transport,
     head: Head,
     rest: Vec<u8>,
     peer: SocketAddr,
     slot: Slot,
 ) {
-    let ctx = ctx.clone();
+    let websocket = shared.websocket.clone();
     let spawned = std::thread::Builder::new()
         .name("module".into())
         .stack_size(CONNECTION_STACK)
-        .spawn(move || crate::hub::session::serve(&ctx, client, head, rest, peer, &slot));
+        .spawn(move || websocket(client, head, rest, peer, &slot));
     if let Err(e) = spawned {
         log::error!("cannot start a module thread: {e}");
     }

@@ -4,33 +4,28 @@
 //! thread, counted against a global and a per-address cap (see `slots`:
 //! over the per-address cap a connection is closed at once; at the global
 //! cap one that has done less makes room). The thread does TLS, reads the first
-//! request head, then serves a module's WebSocket session itself or bridges
-//! HTTP to tiny_http (see `bridge`). See docs in ../../ARCHITECTURE.md.
+//! request head, then hands a module's WebSocket to the handler `server`
+//! gave (on a fresh thread) or bridges HTTP to tiny_http (see `bridge`).
+//! The listener knows nothing of the platform's state. See ARCHITECTURE.md.
 
 mod answer;
 mod backends;
 mod bridge;
 mod connection;
-pub mod head;
-pub mod poll;
 pub mod slots;
-pub mod tls;
-pub mod transport;
 
-pub use bridge::reply_and_close;
-
-use crate::config::Config;
-use crate::ctx::Ctx;
+use crate::net::head::Head;
+use crate::net::transport::Transport;
 pub use backends::Backends;
-use slots::{PerAddress, Slots};
-use std::net::{IpAddr, TcpListener};
+use slots::{PerAddress, Slot, Slots};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Stack of a connection thread: its work is parsing and TLS, not recursion.
 pub(crate) const CONNECTION_STACK: usize = 256 * 1024;
 
-/// Per-connection limits, from the config.
+/// Per-connection limits.
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub header_timeout: Duration,
@@ -40,26 +35,47 @@ pub struct Limits {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
-impl Limits {
-    pub fn from_config(c: &Config) -> Self {
-        Limits {
-            header_timeout: c.header_timeout,
-            body_timeout: c.body_timeout,
-            idle_timeout: c.idle_timeout,
-            max_body_bytes: c.max_body_bytes,
-            trusted_proxies: c.trusted_proxies.clone(),
-        }
-    }
+/// What the listener needs to know; `server` fills it from the config.
+pub struct Settings {
+    /// `None`: plain TCP (behind a TLS-terminating proxy).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub limits: Limits,
 }
 
-/// Accepts connections forever. An accept error (EMFILE, ECONNABORTED) is
-/// logged and followed by a short pause, never by leaving the loop.
-pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Backends>) {
-    let slots = Slots::new(
-        ctx.config.max_connections,
-        ctx.config.max_connections_per_ip,
-    );
-    let limits = Arc::new(Limits::from_config(&ctx.config));
+/// Takes over a connection whose first head asked for the module
+/// WebSocket (`GET /websocket` with `Upgrade`): the client's transport, that
+/// head, the bytes read after it, the client's address and its place under
+/// the connection caps. It runs on a thread of its own, for as long as the
+/// connection lives.
+pub type WebSocketHandler = dyn Fn(Transport, Head, Vec<u8>, SocketAddr, &Slot) + Send + Sync;
+
+/// What every connection thread shares.
+struct Shared {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    backend: Arc<Backends>,
+    websocket: Arc<WebSocketHandler>,
+}
+
+/// Accepts connections forever: HTTP goes through `backend` to tiny_http,
+/// a module's WebSocket to `websocket`. An accept error (EMFILE,
+/// ECONNABORTED) is logged and followed by a short pause, never by leaving
+/// the loop.
+pub fn run(
+    settings: Settings,
+    listener: TcpListener,
+    backend: Arc<Backends>,
+    websocket: Arc<WebSocketHandler>,
+) {
+    let slots = Slots::new(settings.max_connections, settings.max_connections_per_ip);
+    let shared = Arc::new(Shared {
+        tls: settings.tls,
+        limits: settings.limits,
+        backend,
+        websocket,
+    });
     loop {
         let (tcp, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -70,7 +86,7 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Backends>) {
             }
         };
         // A proxy carries many clients: only the total cap applies to it.
-        let rule = if limits.trusted_proxies.contains(&peer.ip()) {
+        let rule = if shared.limits.trusted_proxies.contains(&peer.ip()) {
             PerAddress::Uncapped
         } else {
             PerAddress::Capped
@@ -80,25 +96,13 @@ pub fn run(ctx: Arc<Ctx>, listener: TcpListener, backend: Arc<Backends>) {
             log::info!("{} over the connection cap, closed", peer.ip());
             continue;
         };
-        let (ctx, backend, limits) = (ctx.clone(), backend.clone(), limits.clone());
+        let shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .stack_size(CONNECTION_STACK)
-            .spawn(move || connection::serve(&ctx, tcp, peer, &backend, &limits, slot));
+            .spawn(move || connection::serve(&shared, tcp, peer, slot));
         if let Err(e) = spawned {
             log::error!("cannot start a connection thread: {e}");
         }
     }
-}
-
-/// A complete HTTP/1.1 error response, for requests refused before they
-/// reach tiny_http; the body is the platform's JSON error shape.
-pub fn error_response(status: u16, reason: &str) -> Vec<u8> {
-    let body = crate::http::error::error_body(status, reason);
-    format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        crate::http::error::status_text(status),
-        body.len()
-    )
-    .into_bytes()
 }

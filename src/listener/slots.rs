@@ -11,7 +11,7 @@
 //! oldest first (nginx reuses idle keep-alive connections the same way). A
 //! request in progress or an authenticated module is never closed for it.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -103,10 +103,6 @@ impl Slot {
     /// only needs a recent value).
     pub fn set(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
-    }
-
-    pub fn phase(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Ordering::Relaxed))
     }
 }
 

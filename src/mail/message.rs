@@ -136,7 +136,7 @@ fn duration_words(secs: u64) -> String {
 /// one line of text).
 fn utc_minute(unix: i64) -> String {
     let secs = unix.rem_euclid(86_400);
-    let (year, month, day) = crate::logger::civil_from_days(unix.div_euclid(86_400));
+    let (year, month, day) = crate::clock::civil_from_days(unix.div_euclid(86_400));
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}",
         secs / 3600,

@@ -41,18 +41,17 @@ impl fmt::Display for MailError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MailError::Config(e) => write!(f, "{e}"),
-            MailError::Thread(e) => write!(f, "cannot start the mail thread: {e}"),
+            MailError::Thread(_) => f.write_str("cannot start the mail thread"),
         }
     }
 }
 
-impl std::error::Error for MailError {}
-
-impl From<MailError> for crate::server::StartError {
-    fn from(e: MailError) -> Self {
-        match e {
-            MailError::Config(e) => crate::server::StartError::Config(e),
-            MailError::Thread(e) => crate::server::StartError::Io(e.to_string()),
+impl std::error::Error for MailError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Shown as its own text above: its cause comes next.
+            MailError::Config(e) => e.source(),
+            MailError::Thread(e) => Some(e),
         }
     }
 }

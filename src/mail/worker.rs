@@ -4,7 +4,7 @@
 
 use super::message::{self, GoogleNotice, Reset};
 use super::Job;
-use crate::auth::{reset, token::random_bytes};
+use crate::auth::reset;
 use crate::config::SmtpConfig;
 use crate::db::{users, Db};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -157,8 +157,8 @@ impl Worker {
 
     /// `<random@sender's domain>`, so the id says where the mail came from.
     fn message_id(&self) -> String {
-        let bytes: [u8; 16] = random_bytes().unwrap_or([0; 16]);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let bytes: [u8; 16] = crate::random::bytes().unwrap_or([0; 16]);
+        let hex = crate::hex::encode(&bytes);
         let address = self.s.from.email.to_string();
         let domain = address.rsplit_once('@').map_or("localhost", |(_, d)| d);
         format!("<{hex}@{domain}>")

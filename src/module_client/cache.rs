@@ -12,8 +12,9 @@
 //! Every method has a form that takes the time (`*_at`), so that the rules
 //! can be tested with made-up clocks.
 
-use crate::sync::lock;
+use crate::lock::lock;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -220,11 +221,7 @@ fn after(now: Instant, d: Duration) -> Instant {
 /// What `session_ended` carries instead of the token: the platform keeps
 /// only this hash.
 fn sha256_hex(token: &str) -> String {
-    crate::auth::token::TokenHash::of(token)
-        .0
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

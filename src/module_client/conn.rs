@@ -3,8 +3,8 @@
 //! module). Non-blocking underneath; `recv` and `send` wait with deadlines.
 
 use super::ClientError;
-use crate::listener::poll;
-use crate::listener::transport::Transport;
+use crate::net::poll;
+use crate::net::transport::Transport;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject;
@@ -57,7 +57,7 @@ impl Connection {
         }
         .map_err(|e| ClientError::Connect(e.to_string()))?;
         let key_bytes: [u8; 16] =
-            crate::auth::token::random_bytes().map_err(|e| ClientError::Connect(e.to_string()))?;
+            crate::random::bytes().map_err(|e| ClientError::Connect(e.to_string()))?;
         let key = STANDARD.encode(key_bytes);
         let body = handshake_body.unwrap_or("");
         let mut request = format!(
@@ -151,13 +151,6 @@ impl Connection {
             fds.push(poll::watch(fd, true, false));
         }
         poll::wait(&mut fds, timeout).map_err(|e| ClientError::Closed(e.to_string()))
-    }
-
-    pub fn ping(&mut self) -> Result<(), ClientError> {
-        self.ws
-            .write(Message::Ping(Default::default()))
-            .map_err(closed)?;
-        self.flush()
     }
 
     pub fn close(mut self) {

@@ -43,7 +43,7 @@ pub use conn::{Connection, Target};
 pub use options::{ClientError, Options};
 pub use sign::{uuid4, Signer};
 
-use crate::sync::lock;
+use crate::lock::lock;
 use crossbeam_channel::{Receiver, Sender};
 use replies::{Effect, Pending};
 use rustix::event::{eventfd, EventfdFlags};

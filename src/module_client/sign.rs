@@ -25,10 +25,6 @@ impl Signer {
         })
     }
 
-    pub fn module(&self) -> &str {
-        &self.module
-    }
-
     /// The envelope for `inner`, which gets `origin` and `resolve_id` added.
     pub fn envelope(&self, mut inner: Map<String, Value>, resolve_id: &str) -> String {
         inner.insert("origin".into(), Value::String(self.module.clone()));
@@ -46,7 +42,7 @@ impl Signer {
     }
 }
 
-pub use crate::auth::token::uuid4;
+pub use crate::random::uuid4;
 
 #[cfg(test)]
 mod tests {

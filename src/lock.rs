@@ -1,4 +1,4 @@
-//! Lock helpers shared by every module.
+//! The lock helper every module uses.
 //!
 //! A panic on one connection thread must not take the rest of the server with
 //! it, so a poisoned lock is recovered instead of unwrapped: the data behind
@@ -10,12 +10,4 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// Locks `mutex`, recovering the guard if a previous holder panicked.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Seconds since the Unix epoch; the clock every expiry in the platform uses.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

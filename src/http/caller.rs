@@ -6,9 +6,9 @@ use super::request::{Method, Req};
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::auth::token::TokenHash;
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::users::{Role, User};
-use crate::sync::unix_now;
 
 pub const COOKIE: &str = "access_token";
 

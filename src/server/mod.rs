@@ -9,11 +9,14 @@ use crate::auth::sessions::SessionStore;
 use crate::cli::ServeArgs;
 use crate::config::{Config, ConfigError};
 use crate::ctx::Ctx;
-use crate::db::{schema, users, Db, DbError};
+use crate::db::{schema, users, Db};
 use crate::hub::Hub;
-use crate::sync::unix_now;
+use crate::clock::unix_now;
+use crate::net::tls::TlsError;
+pub use error::{AdminError, StartError};
+
+mod error;
 use crate::{http, listener};
-use std::fmt;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -21,59 +24,6 @@ use std::time::Duration;
 
 /// How long start-up waits for PostgreSQL.
 const DB_STARTUP_WAIT: Duration = Duration::from_secs(30);
-
-#[derive(Debug)]
-pub enum StartError {
-    Config(ConfigError),
-    Tls(String),
-    Db(DbError),
-    Admin(String),
-    Keys(String),
-    Io(String),
-}
-
-impl StartError {
-    /// 2 for a configuration the user must fix, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            StartError::Config(_) | StartError::Admin(_) | StartError::Keys(_) => 2,
-            _ => 1,
-        }
-    }
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Config(e) => write!(f, "{e}"),
-            StartError::Tls(e) => write!(f, "TLS: {e}"),
-            StartError::Db(e) => write!(f, "{e}"),
-            StartError::Admin(e) => write!(f, "--create_admin: {e}"),
-            StartError::Keys(e) => write!(f, "verify_keys: {e}"),
-            StartError::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
-impl From<ConfigError> for StartError {
-    fn from(e: ConfigError) -> Self {
-        StartError::Config(e)
-    }
-}
-
-impl From<DbError> for StartError {
-    fn from(e: DbError) -> Self {
-        StartError::Db(e)
-    }
-}
-
-impl From<crate::auth::AuthError> for StartError {
-    fn from(e: crate::auth::AuthError) -> Self {
-        StartError::Io(e.to_string())
-    }
-}
 
 /// Runs the platform until the process is stopped.
 pub fn run(args: ServeArgs) -> Result<(), StartError> {
@@ -103,18 +53,16 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     if args.create_admin {
         create_admin(&config, &db, &passwords)?;
     }
-    let tcp = TcpListener::bind((config.bind, config.port)).map_err(|e| {
-        StartError::Io(format!(
-            "cannot listen on {}:{}: {e}",
-            config.bind, config.port
-        ))
-    })?;
+    let tcp = TcpListener::bind((config.bind, config.port)).map_err(StartError::io(format!(
+        "cannot listen on {}:{}",
+        config.bind, config.port
+    )))?;
     let port = tcp
         .local_addr()
-        .map_err(|e| StartError::Io(e.to_string()))?
+        .map_err(StartError::io("listening address"))?
         .port();
     let hub = Arc::new(Hub::new(&config).map_err(StartError::Keys)?);
-    Hub::watch_keys(hub.clone()).map_err(|e| StartError::Io(format!("key watcher: {e}")))?;
+    Hub::watch_keys(hub.clone()).map_err(StartError::io("key watcher"))?;
     raise_fd_limit();
     let mail = crate::mail::Mailer::start(&config, db.clone())?;
     let oidc = config.oidc.as_ref().map(crate::auth::oidc::Verifier::new);
@@ -155,24 +103,42 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         oidc,
         config,
     });
-    let backend =
-        http::start(ctx.clone()).map_err(|e| StartError::Io(format!("HTTP backend: {e}")))?;
+    let backend = http::start(ctx.clone()).map_err(StartError::io("HTTP backend"))?;
     let backends = listener::Backends::start(backend.socket.clone())
-        .map_err(|e| StartError::Io(format!("backend sweeper: {e}")))?;
+        .map_err(StartError::io("backend sweeper"))?;
     // Before the listening line: whoever reads it may signal us at once.
     stop_on_signals(backend.dir().to_owned())?;
     start_janitor(ctx.clone())?;
     announce(&ctx);
-    listener::run(ctx, tcp, backends);
+    let settings = listener_settings(&ctx.config, ctx.tls.clone());
+    let websocket = move |client, head, rest, peer, slot: &_| {
+        crate::hub::connection::serve(&ctx, client, head, rest, peer, slot)
+    };
+    listener::run(settings, tcp, backends, Arc::new(websocket));
     Ok(())
+}
+
+fn listener_settings(c: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> listener::Settings {
+    listener::Settings {
+        tls,
+        max_connections: c.max_connections,
+        max_connections_per_ip: c.max_connections_per_ip,
+        limits: listener::Limits {
+            header_timeout: c.header_timeout,
+            body_timeout: c.body_timeout,
+            idle_timeout: c.idle_timeout,
+            max_body_bytes: c.max_body_bytes,
+            trusted_proxies: c.trusted_proxies.clone(),
+        },
+    }
 }
 
 fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
     match (&config.ssl_cert, &config.ssl_key, config.tls) {
         (Some(cert), Some(key), true) => Ok(Some(
-            listener::tls::server_config(cert, key).map_err(StartError::Tls)?,
+            crate::net::tls::server_config(cert, key).map_err(StartError::Tls)?,
         )),
-        (_, _, true) => Err(StartError::Tls("ssl_cert and ssl_key are required".into())),
+        (_, _, true) => Err(StartError::Tls(TlsError::MissingFiles)),
         (_, _, false) => {
             log::warn!("TLS is off (\"tls\": false): run this only behind a TLS-terminating proxy");
             Ok(None)
@@ -183,10 +149,9 @@ fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, Star
 /// Creates the configured admin account unless it exists (idempotent).
 fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), StartError> {
     let admin = config.admin.as_ref().ok_or_else(|| {
-        StartError::Admin(format!(
-            "config {} needs platform_admin_username, platform_admin_password and platform_admin_email",
-            config.path.display()
-        ))
+        StartError::Admin(AdminError::Missing {
+            config: config.path.clone(),
+        })
     })?;
     let mut conn = db.conn()?;
     let exists = !users::by_name(&mut *conn, &admin.username)?.is_empty()
@@ -215,11 +180,10 @@ fn create_admin(config: &Config, db: &Db, passwords: &Passwords) -> Result<(), S
             log::info!("admin: account '{}' exists already", admin.username)
         }
         Err(users::CreateError::NameTaken) => {
-            return Err(StartError::Admin(format!(
-                "config {}: key 'platform_admin_username': '{}' looks like the name of an existing account",
-                config.path.display(),
-                admin.username
-            )))
+            return Err(StartError::Admin(AdminError::NameTaken {
+                config: config.path.clone(),
+                name: admin.username.clone(),
+            }))
         }
         Err(users::CreateError::Db(e)) => return Err(e.into()),
     }
@@ -271,7 +235,7 @@ fn raise_fd_limit() {
 fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| StartError::Io(format!("signal handler: {e}")))?;
+        .map_err(StartError::io("signal handler"))?;
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -282,7 +246,7 @@ fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
                 std::process::exit(0);
             }
         });
-    spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
+    spawned.map(drop).map_err(StartError::io("signal thread"))
 }
 
 /// Sweeps expired sessions every `session_sweep_seconds`.
@@ -297,7 +261,7 @@ fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
                 Err(e) => log::warn!("sessions: sweep failed: {e}"),
             }
         });
-    spawned.map(drop).map_err(|e| StartError::Io(e.to_string()))
+    spawned.map(drop).map_err(StartError::io("janitor thread"))
 }
 
 /// The one line on stdout: scripts and tests wait for it to learn the port.

@@ -22,11 +22,11 @@
 use super::handlers::{self, Outcome};
 use super::peers::{HoldLimits, Peer};
 use crate::ctx::Ctx;
-use crate::listener::head::Head;
-use crate::listener::poll;
-use crate::listener::reply_and_close;
 use crate::listener::slots::{Phase, Slot};
-use crate::listener::transport::Transport;
+use crate::net::head::Head;
+use crate::net::poll;
+use crate::net::response::reply_and_close;
+use crate::net::transport::Transport;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
@@ -44,7 +44,7 @@ const HIGH_WATER: usize = 256 * 1024;
 const HARD_LIMIT_FACTOR: usize = 16;
 
 /// The connection's state after the handshake.
-pub struct Session<'a> {
+pub struct Connection<'a> {
     pub ctx: &'a Arc<Ctx>,
     pub peer: Arc<Peer>,
     pub addr: SocketAddr,
@@ -117,7 +117,7 @@ pub fn serve(
         Role::Server,
         Some(config),
     ));
-    let mut session = Session {
+    let mut conn = Connection {
         ctx,
         peer: peer.clone(),
         addr,
@@ -127,7 +127,7 @@ pub fn serve(
         unauthenticated: Some(unauthenticated),
         slot,
     };
-    let why = session.run(ws, auth_timeout);
+    let why = conn.run(ws, auth_timeout);
     ctx.hub.peers.remove(peer.id);
     super::registrations::release(ctx, peer.id);
     log::info!("{addr} ({}) disconnected: {why}", peer.name());
@@ -150,7 +150,7 @@ fn read_body(
     if len > MAX_HANDSHAKE_BODY {
         return Err((413, "request_body_too_large"));
     }
-    // On the heap: stack touched here would stay resident for the session.
+    // On the heap: stack touched here would stay resident for the connection.
     let mut chunk = vec![0u8; 4096];
     while buf.len() < len {
         match client.read(&mut chunk) {
@@ -188,7 +188,7 @@ fn named_module(ctx: &Ctx, head: &Head, body: &[u8]) -> Option<String> {
         .filter(|name| ctx.hub.keys.get(name).is_some())
 }
 
-impl Session<'_> {
+impl Connection<'_> {
     fn run(&mut self, mut ws: Box<WebSocket<Transport>>, auth_timeout: Duration) -> String {
         let hub = &self.ctx.config.hub;
         let mut last_heard = Instant::now();

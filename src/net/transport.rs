@@ -160,7 +160,7 @@ impl Transport {
 }
 
 /// One non-blocking write of `buf`'s head; whether anything moved.
-pub(super) fn write_some(tcp: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<bool> {
+pub(crate) fn write_some(tcp: &mut impl Write, buf: &mut Vec<u8>) -> io::Result<bool> {
     if buf.is_empty() {
         return Ok(false);
     }

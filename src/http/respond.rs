@@ -1,0 +1,63 @@
+//! Turning a `Reply` into tiny_http's response, and the access log line.
+
+use super::dispatch::Job;
+use super::reply::Reply;
+use super::request::Method;
+use super::routes;
+use std::io::Cursor;
+use std::time::Instant;
+
+pub(super) fn finish(job: Job, reply: Reply) {
+    let client = job.req.client();
+    respond(job.rq, reply, job.started, client);
+}
+
+/// Answers and writes the access line, which shows only what the route
+/// table knows of the method and path (see `routes::loggable`).
+pub(super) fn respond(rq: tiny_http::Request, reply: Reply, started: Instant, client: String) {
+    let method = method_word(Method::from(rq.method()));
+    let path = routes::loggable(rq.url().split('?').next().unwrap_or(""));
+    let status = reply.status;
+    if let Err(e) = rq.respond(to_response(reply)) {
+        log::debug!("answer not delivered: {e}");
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    log::info!("{method} {path} {status} {ms:.1}ms {client}");
+}
+
+/// A method for the log: a client may send any word as one.
+fn method_word(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Other => "OTHER",
+    }
+}
+
+fn to_response(reply: Reply) -> tiny_http::Response<Cursor<std::borrow::Cow<'static, [u8]>>> {
+    let mut headers = vec![
+        header("Content-Type", reply.content_type),
+        header("X-Content-Type-Options", "nosniff"),
+        header("Referrer-Policy", "same-origin"),
+    ];
+    headers.extend(reply.headers.iter().map(|(k, v)| header(k, v)));
+    let len = reply.body.len();
+    // Always a Content-Length, never chunked: the listener forwards the next
+    // request of a connection only once it has seen this answer end.
+    tiny_http::Response::new(
+        tiny_http::StatusCode(reply.status),
+        headers.into_iter().flatten().collect(),
+        Cursor::new(reply.body),
+        Some(len),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX)
+}
+
+/// A header; `None` for a value that is not valid in a header (dropped).
+fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
