@@ -10,6 +10,7 @@ mod account_abuse;
 mod accounts;
 mod admin;
 mod cli;
+mod contract;
 mod cookie_secure;
 mod db_outage;
 mod dev_mode;
