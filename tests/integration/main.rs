@@ -26,6 +26,7 @@ mod listener;
 mod logs;
 mod lookalikes;
 mod module_client;
+mod nginx;
 mod oidc;
 mod pages;
 mod password_reset;
