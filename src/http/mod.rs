@@ -24,6 +24,7 @@ mod templates;
 mod validate;
 mod workers;
 
+pub use routes::endpoints;
 pub use socket::Backend;
 
 use crate::ctx::Ctx;

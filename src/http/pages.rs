@@ -1,4 +1,5 @@
-//! HTML pages and static assets, embedded in the binary (see `web`).
+//! HTML pages, static assets and the API contract, embedded in the binary
+//! (see `web`).
 
 use super::caller::authenticate;
 use super::error::ApiError;
@@ -87,6 +88,14 @@ pub fn asset(_ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         return Ok(Reply::page(Cow::Borrowed(body)));
     }
     Ok(Reply::asset(body, content_type))
+}
+
+/// The API contract, docs/openapi.yaml, as built into this binary.
+const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
+
+/// GET /openapi.yaml
+pub fn openapi(_ctx: &Ctx, _req: &Req) -> Result<Reply, ApiError> {
+    Ok(Reply::asset(OPENAPI.as_bytes(), "application/yaml"))
 }
 
 fn page(name: &str) -> Result<&'static [u8], ApiError> {

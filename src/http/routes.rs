@@ -89,12 +89,42 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         admin::running,
     ),
     (Method::Get, "/template", Lane::Fast, templates::get),
+    (Method::Get, "/openapi.yaml", Lane::Fast, pages::openapi),
 ];
 
 const ASSET_PREFIXES: [&str; 4] = ["/css/", "/img/", "/html/", "/javascripts/"];
 
 /// Served by the listener; a plain request for it gets a 400.
 const WEBSOCKET: &str = "/websocket";
+
+/// Every method and path this table answers (each `GET` answers `HEAD`
+/// too), as docs/openapi.yaml names them: an asset folder as
+/// `/css/{name}`. The API contract's test compares the two.
+pub fn endpoints() -> Vec<(&'static str, String)> {
+    let mut all: Vec<(&'static str, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _, _)| (method_name(*m), (*p).to_owned()))
+        .collect();
+    all.push(("get", WEBSOCKET.to_owned()));
+    all.extend(
+        ASSET_PREFIXES
+            .iter()
+            .map(|p| ("get", format!("{p}{{name}}"))),
+    );
+    all
+}
+
+/// The method as an OpenAPI operation is named.
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "get",
+        Method::Head => "head",
+        Method::Post => "post",
+        Method::Put => "put",
+        Method::Delete => "delete",
+        Method::Other => "other",
+    }
+}
 
 fn find(method: Method, path: &str) -> Option<(Lane, Handler)> {
     let method = if method == Method::Head {
