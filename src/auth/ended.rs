@@ -14,6 +14,8 @@ pub enum EndReason {
     PasswordChanged,
     PasswordReset,
     AccountDeleted,
+    /// An administrator ended it (`sessions end` on the command line).
+    Revoked,
     /// Unused for `token_ttl_seconds`: found by the janitor or on a use.
     Expired,
     /// `session_max_seconds` after login, however much it was used.
@@ -27,9 +29,26 @@ impl EndReason {
             EndReason::PasswordChanged => "password_changed",
             EndReason::PasswordReset => "password_reset",
             EndReason::AccountDeleted => "account_deleted",
+            EndReason::Revoked => "revoked",
             EndReason::Expired => "expired",
             EndReason::AbsoluteCap => "absolute_cap",
         }
+    }
+
+    /// The reason a word names, as [`EndReason::word`] writes it.
+    pub fn from_word(word: &str) -> Option<EndReason> {
+        use EndReason::*;
+        [
+            Logout,
+            PasswordChanged,
+            PasswordReset,
+            AccountDeleted,
+            Revoked,
+            Expired,
+            AbsoluteCap,
+        ]
+        .into_iter()
+        .find(|r| r.word() == word)
     }
 
     /// Which of the two time limits ended a session created at `created_at`

@@ -6,6 +6,7 @@
 //! `try_get` (never the panicking `get`).
 
 pub mod modules;
+pub mod notify;
 pub mod resets;
 pub mod schema;
 pub mod sessions;
@@ -104,6 +105,31 @@ impl From<r2d2::Error> for DbError {
     }
 }
 
+/// The driver's settings for `cfg`; `application_name` tells the
+/// connections apart in `pg_stat_activity`.
+pub(crate) fn pg_config(cfg: &PgConfig, application_name: &str) -> postgres::Config {
+    let mut pg = postgres::Config::new();
+    pg.user(&cfg.user)
+        .password(&cfg.password)
+        .host(&cfg.host)
+        .port(cfg.port)
+        .dbname(&cfg.dbname)
+        .application_name(application_name)
+        .connect_timeout(Duration::from_secs(5))
+        .keepalives_idle(Duration::from_secs(30))
+        // A statement stuck behind a lock must not hold a request forever.
+        .options("-c statement_timeout=15000");
+    pg
+}
+
+/// One connection outside the pool, checked with a round trip (for
+/// `check-config`).
+pub fn connect_once(cfg: &PgConfig) -> Result<(), DbError> {
+    let mut client = pg_config(cfg, "sse-platform-check").connect(NoTls)?;
+    client.simple_query("SELECT 1")?;
+    Ok(())
+}
+
 /// The pool of synchronous PostgreSQL connections.
 pub struct Db {
     pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
@@ -113,17 +139,7 @@ impl Db {
     /// Makes the pool without connecting: connections open on first use, so
     /// the server can start (and recover) while PostgreSQL is away.
     pub fn new(cfg: &PgConfig) -> Db {
-        let mut pg = postgres::Config::new();
-        pg.user(&cfg.user)
-            .password(&cfg.password)
-            .host(&cfg.host)
-            .port(cfg.port)
-            .dbname(&cfg.dbname)
-            .application_name("sse-platform")
-            .connect_timeout(Duration::from_secs(5))
-            .keepalives_idle(Duration::from_secs(30))
-            // A statement stuck behind a lock must not hold a request forever.
-            .options("-c statement_timeout=15000");
+        let pg = pg_config(cfg, "sse-platform");
         let manager = PostgresConnectionManager::new(pg, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(cfg.pool_size)
