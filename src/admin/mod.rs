@@ -93,7 +93,17 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// Each variant's text says what it wraps; the causes beneath follow.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(e) => e.source(),
+            Error::Db(e) => e.source(),
+            Error::Auth(e) => e.source(),
+            _ => None,
+        }
+    }
+}
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
@@ -119,6 +129,9 @@ impl From<crate::auth::AuthError> for Error {
 /// Loads the config and runs the command on its database.
 pub fn run(args: &AdminArgs) -> Result<Output, Error> {
     let config = Config::load(&args.config).map_err(Error::Config)?;
+    // One connection first: if the database is away, its reason is
+    // clearer than the pool's time-out.
+    crate::db::connect_once(&config.pg)?;
     let db = Db::new(&config.pg);
     match &args.action {
         Action::UserList => users::list(&db),

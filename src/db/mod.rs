@@ -72,9 +72,18 @@ impl fmt::Display for DbError {
     }
 }
 
-/// No source: the driver's error prints the server's detail too (see
-/// `Display`). A caller that needs it matches the variant.
-impl std::error::Error for DbError {}
+/// No source where the server answered: the driver's error prints the
+/// server's detail too (see `Display`); a caller that needs it matches the
+/// variant. A connection that failed without an answer has the reason
+/// beneath (refused, timed out, a name not found), which quotes no row.
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DbError::Unavailable(e) if e.as_db_error().is_none() => e.source(),
+            _ => None,
+        }
+    }
+}
 
 impl From<postgres::Error> for DbError {
     fn from(e: postgres::Error) -> Self {
