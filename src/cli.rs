@@ -12,7 +12,7 @@ Usage:
   sse-platform keygen --name <module> [--out <dir>]
   sse-platform user <list|show|add|set-role|delete|reset-link> -c <config.json> ...
   sse-platform sessions <list|end> -c <config.json> ...
-  sse-platform check-config -c <config.json>
+  sse-platform check-config -c <config.json> [--json]
   sse-platform [<command>] --help | --version
 
 Options:
@@ -64,11 +64,13 @@ pub const CHECK_USAGE: &str = "\
 sse-platform check-config: load and check everything the server would
 
 Usage:
-  sse-platform check-config -c <config.json>
+  sse-platform check-config -c <config.json> [--json]
 
 Reads the config, the TLS certificate and key, verify_keys.json and the
-mail settings, and connects to the database. Prints `ok` and exits 0, or
-prints one line naming the problem and exits non-zero.
+mail settings, and connects to the database. Prints `ok` (with --json,
+{\"ok\": true}) and exits 0, or prints one line naming the problem on
+stderr and exits non-zero (2 for the config or keys, 1 for TLS files or
+the database).
 ";
 
 pub const KEYGEN_USAGE: &str = "\
@@ -94,6 +96,7 @@ pub enum Command {
     Admin(AdminArgs),
     CheckConfig {
         config: PathBuf,
+        json: bool,
     },
     /// Print this help text.
     Help(&'static str),
@@ -172,6 +175,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, CliError> {
         Some("sessions") => parse_sessions(&mut p)?,
         Some("check-config") => Command::CheckConfig {
             config: config(&mut p)?,
+            json: p.contains("--json"),
         },
         Some(other) => return Err(CliError(format!("unknown command '{other}'"))),
         None => parse_serve(&mut p)?,

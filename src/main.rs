@@ -36,13 +36,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, json } => {
             logger::quiet();
             if let Err(e) = server::check(&config) {
                 eprintln!("sse-platform: {}", report::chain(&e));
                 return ExitCode::from(e.exit_code());
             }
-            println!("ok");
+            println!("{}", if json { r#"{"ok":true}"# } else { "ok" });
         }
         Command::Serve(args) => {
             if let Err(e) = server::run(args) {

@@ -88,3 +88,24 @@ pub trait EndListener: Send + Sync {
 /// rolled-back end is never announced.
 #[must_use = "pass it to SessionStore::announce after the commit"]
 pub struct Pending(pub(super) Vec<Ended>);
+
+#[cfg(test)]
+mod tests {
+    use super::EndReason;
+
+    #[test]
+    fn reasons_read_back_from_their_words() {
+        for reason in [
+            EndReason::Logout,
+            EndReason::PasswordChanged,
+            EndReason::PasswordReset,
+            EndReason::AccountDeleted,
+            EndReason::Revoked,
+            EndReason::Expired,
+            EndReason::AbsoluteCap,
+        ] {
+            assert_eq!(EndReason::from_word(reason.word()), Some(reason));
+        }
+        assert_eq!(EndReason::from_word("idle"), None);
+    }
+}

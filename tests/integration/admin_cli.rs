@@ -392,6 +392,8 @@ fn check_config_names_each_problem() {
     let db = TestDb::new();
     let good = Setup::new(Some(&db), json!({}));
     assert_eq!(cli(good.dir(), &["check-config"], "").ok(), "ok");
+    let json = cli(good.dir(), &["check-config", "--json"], "").json();
+    assert_eq!(json, json!({"ok": true}));
 
     let no_cert = Setup::new(Some(&db), json!({}));
     std::fs::remove_file(no_cert.dir().join("cert.pem")).unwrap();
