@@ -294,16 +294,25 @@ fn a_role_set_by_the_cli_is_seen_at_once_by_requests_and_modules() {
     let web = server.client();
     let token = web.register("kim", "kim-password-1");
     assert_eq!(web.token(&token).get("/roles").ok_json()["role"], "guest");
-    let started = Instant::now();
     on(&server, &["user", "set-role", "kim", "teacher"]).ok();
+    // The CLI has committed; the server hears it a moment later.
+    let exited = Instant::now();
+    let mut asked = 0;
+    let mut role = || {
+        asked += 1;
+        web.token(&token).get("/roles").ok_json()["role"].clone()
+    };
+    assert!(
+        wait_until(AT_ONCE, || role() == "teacher"),
+        "still the old role"
+    );
+    let seen = exited.elapsed();
     let change = hears(&mut v2, "user_role_change");
     assert_eq!(
         (change["username"].clone(), change["role"].clone()),
         (json!("kim"), json!("teacher"))
     );
-    // The module heard it, so the cache was changed before: no waiting.
-    assert_eq!(web.token(&token).get("/roles").ok_json()["role"], "teacher");
-    eprintln!("role change seen after {:?}", started.elapsed());
+    eprintln!("role change seen {seen:?} after the CLI exited, by request {asked}");
 }
 
 #[test]
@@ -314,9 +323,16 @@ fn sessions_ended_by_the_cli_are_refused_at_once_and_modules_hear_it() {
     let a = web.register("kim", "kim-password-1");
     let b = web.login("kim", "kim-password-1");
     let id = web.token(&a).get("/me").ok_json()["user"]["id"].clone();
-    let started = Instant::now();
     let ended = on(&server, &["sessions", "end", "--user", "kim"]);
     assert_eq!(ended.ok(), "ended 2 sessions of 'kim'");
+    let exited = Instant::now();
+    let mut asked = 0;
+    let refused = || {
+        asked += 1;
+        web.token(&b).get("/roles").status == 401
+    };
+    assert!(wait_until(AT_ONCE, refused), "still served");
+    let seen = exited.elapsed();
     let mut heard = Vec::new();
     for _ in 0..2 {
         let e = hears(&mut v2, "session_ended");
@@ -329,7 +345,7 @@ fn sessions_ended_by_the_cli_are_refused_at_once_and_modules_hear_it() {
     assert_eq!(heard, want);
     assert_eq!(hears(&mut v2, "user_sessions_revoked")["userid"], id);
     web.token(&a).get("/roles").assert_error(401, "no_token");
-    eprintln!("sessions ended after {:?}", started.elapsed());
+    eprintln!("ended sessions refused {seen:?} after the CLI exited, by request {asked}");
 }
 
 #[test]
