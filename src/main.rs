@@ -1,6 +1,7 @@
 //! The `sse-platform` binary: parse the command line, then serve (or make a
-//! module key pair, run an admin command, check a config). An error prints as one line, with every cause beneath
-//! it (`report::chain`), and exits non-zero.
+//! module key pair, run an admin command, check a config). An error prints
+//! as one line, with every cause beneath it (`report::chain`), and exits
+//! non-zero.
 #![forbid(unsafe_code)]
 
 use sse_platform::cli::{self, Command};
