@@ -7,6 +7,7 @@
 //! [`module_client`]) can reuse the protocol code.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod clock;

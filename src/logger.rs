@@ -121,6 +121,12 @@ pub fn init() {
     }));
 }
 
+/// Silences the log: the command-line tools speak on stdout and stderr
+/// themselves, one line per result or error.
+pub fn quiet() {
+    log::set_max_level(LevelFilter::Off);
+}
+
 /// Writes every pending line; call before the process exits.
 pub fn flush() {
     log::logger().flush();

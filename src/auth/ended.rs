@@ -14,6 +14,8 @@ pub enum EndReason {
     PasswordChanged,
     PasswordReset,
     AccountDeleted,
+    /// An administrator ended it (`sessions end` on the command line).
+    Revoked,
     /// Unused for `token_ttl_seconds`: found by the janitor or on a use.
     Expired,
     /// `session_max_seconds` after login, however much it was used.
@@ -27,9 +29,26 @@ impl EndReason {
             EndReason::PasswordChanged => "password_changed",
             EndReason::PasswordReset => "password_reset",
             EndReason::AccountDeleted => "account_deleted",
+            EndReason::Revoked => "revoked",
             EndReason::Expired => "expired",
             EndReason::AbsoluteCap => "absolute_cap",
         }
+    }
+
+    /// The reason a word names, as [`EndReason::word`] writes it.
+    pub fn from_word(word: &str) -> Option<EndReason> {
+        use EndReason::*;
+        [
+            Logout,
+            PasswordChanged,
+            PasswordReset,
+            AccountDeleted,
+            Revoked,
+            Expired,
+            AbsoluteCap,
+        ]
+        .into_iter()
+        .find(|r| r.word() == word)
     }
 
     /// Which of the two time limits ended a session created at `created_at`
@@ -69,3 +88,24 @@ pub trait EndListener: Send + Sync {
 /// rolled-back end is never announced.
 #[must_use = "pass it to SessionStore::announce after the commit"]
 pub struct Pending(pub(super) Vec<Ended>);
+
+#[cfg(test)]
+mod tests {
+    use super::EndReason;
+
+    #[test]
+    fn reasons_read_back_from_their_words() {
+        for reason in [
+            EndReason::Logout,
+            EndReason::PasswordChanged,
+            EndReason::PasswordReset,
+            EndReason::AccountDeleted,
+            EndReason::Revoked,
+            EndReason::Expired,
+            EndReason::AbsoluteCap,
+        ] {
+            assert_eq!(EndReason::from_word(reason.word()), Some(reason));
+        }
+        assert_eq!(EndReason::from_word("idle"), None);
+    }
+}

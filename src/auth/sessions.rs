@@ -308,6 +308,36 @@ impl SessionStore {
         self.announce(Pending(self.ended(rows, reason, token, requester)));
     }
 
+    /// Reports a session whose row another program deleted (the admin
+    /// command line, announced through `db::notify`), and forgets it.
+    pub fn ended_elsewhere(&self, token_hash: &[u8], user_id: i32, reason: EndReason) {
+        let Some(token_hash) = TokenHash::from_slice(token_hash) else {
+            return;
+        };
+        self.announce(Pending(vec![Ended {
+            token_hash,
+            user_id,
+            reason,
+            token: None,
+            requester: None,
+        }]));
+    }
+
+    /// Forgets the cached sessions of a user (their rows are gone, or
+    /// changed elsewhere): the next use reads the database.
+    pub fn forget_user(&self, user_id: i32) {
+        lock(&self.cache).retain(|_, c| c.user.id != user_id);
+    }
+
+    /// Forgets every cached session, when changes may have been missed;
+    /// returns how many there were.
+    pub fn forget_all(&self) -> usize {
+        let mut cache = lock(&self.cache);
+        let n = cache.len();
+        cache.clear();
+        n
+    }
+
     /// Applies a role change to the user's live sessions at once.
     pub fn set_role(&self, user_id: i32, role: Role) {
         for c in lock(&self.cache).values_mut() {

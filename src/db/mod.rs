@@ -6,6 +6,7 @@
 //! `try_get` (never the panicking `get`).
 
 pub mod modules;
+pub mod notify;
 pub mod resets;
 pub mod schema;
 pub mod sessions;
@@ -71,9 +72,18 @@ impl fmt::Display for DbError {
     }
 }
 
-/// No source: the driver's error prints the server's detail too (see
-/// `Display`). A caller that needs it matches the variant.
-impl std::error::Error for DbError {}
+/// No source where the server answered: the driver's error prints the
+/// server's detail too (see `Display`); a caller that needs it matches the
+/// variant. A connection that failed without an answer has the reason
+/// beneath (refused, timed out, a name not found), which quotes no row.
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DbError::Unavailable(e) if e.as_db_error().is_none() => e.source(),
+            _ => None,
+        }
+    }
+}
 
 impl From<postgres::Error> for DbError {
     fn from(e: postgres::Error) -> Self {
@@ -104,6 +114,31 @@ impl From<r2d2::Error> for DbError {
     }
 }
 
+/// The driver's settings for `cfg`; `application_name` tells the
+/// connections apart in `pg_stat_activity`.
+pub(crate) fn pg_config(cfg: &PgConfig, application_name: &str) -> postgres::Config {
+    let mut pg = postgres::Config::new();
+    pg.user(&cfg.user)
+        .password(&cfg.password)
+        .host(&cfg.host)
+        .port(cfg.port)
+        .dbname(&cfg.dbname)
+        .application_name(application_name)
+        .connect_timeout(Duration::from_secs(5))
+        .keepalives_idle(Duration::from_secs(30))
+        // A statement stuck behind a lock must not hold a request forever.
+        .options("-c statement_timeout=15000");
+    pg
+}
+
+/// One connection outside the pool, checked with a round trip (for
+/// `check-config`).
+pub fn connect_once(cfg: &PgConfig) -> Result<(), DbError> {
+    let mut client = pg_config(cfg, "sse-platform-check").connect(NoTls)?;
+    client.simple_query("SELECT 1")?;
+    Ok(())
+}
+
 /// The pool of synchronous PostgreSQL connections.
 pub struct Db {
     pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
@@ -113,17 +148,7 @@ impl Db {
     /// Makes the pool without connecting: connections open on first use, so
     /// the server can start (and recover) while PostgreSQL is away.
     pub fn new(cfg: &PgConfig) -> Db {
-        let mut pg = postgres::Config::new();
-        pg.user(&cfg.user)
-            .password(&cfg.password)
-            .host(&cfg.host)
-            .port(cfg.port)
-            .dbname(&cfg.dbname)
-            .application_name("sse-platform")
-            .connect_timeout(Duration::from_secs(5))
-            .keepalives_idle(Duration::from_secs(30))
-            // A statement stuck behind a lock must not hold a request forever.
-            .options("-c statement_timeout=15000");
+        let pg = pg_config(cfg, "sse-platform");
         let manager = PostgresConnectionManager::new(pg, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(cfg.pool_size)

@@ -110,3 +110,39 @@ pub fn delete_expired(
     )?;
     deleted_rows(rows)
 }
+
+/// A session as `sessions list` shows it.
+pub struct ListedSession {
+    pub token_hash: Vec<u8>,
+    pub user_id: i32,
+    pub user_name: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+/// Every stored session, or those of one user, oldest first.
+pub fn list(
+    c: &mut impl GenericClient,
+    user_id: Option<i32>,
+) -> Result<Vec<ListedSession>, DbError> {
+    let rows = c.query(
+        "SELECT s.token_hash, s.user_id, u.name, s.created_at, s.last_seen, s.expires_at
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE $1::int IS NULL OR s.user_id = $1
+         ORDER BY s.created_at, s.token_hash",
+        &[&user_id],
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(ListedSession {
+                token_hash: row.try_get("token_hash")?,
+                user_id: row.try_get("user_id")?,
+                user_name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+                last_seen: row.try_get("last_seen")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}

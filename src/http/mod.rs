@@ -21,7 +21,8 @@ mod respond;
 mod routes;
 mod socket;
 mod templates;
-mod validate;
+/// The checks registration makes; the admin command line makes them too.
+pub mod validate;
 mod workers;
 
 pub use routes::endpoints;

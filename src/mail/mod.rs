@@ -88,6 +88,17 @@ impl Mailer {
         Ok(Some(Mailer { tx }))
     }
 
+    /// Checks the `smtp` section as [`Mailer::start`] would, starting
+    /// nothing.
+    pub fn check(config: &Config) -> Result<(), MailError> {
+        let Some(smtp) = &config.smtp else {
+            return Ok(());
+        };
+        let hello = host_of(&config.public_url());
+        transport::build(smtp, &config.path, &hello).map_err(MailError::Config)?;
+        Ok(())
+    }
+
     /// Queues a reset mail for `email`. A full queue drops the request with
     /// a log line: the caller's answer must not depend on mail.
     pub fn request_reset(&self, email: &str) {

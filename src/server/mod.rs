@@ -13,9 +13,12 @@ use crate::ctx::Ctx;
 use crate::db::{schema, users, Db};
 use crate::hub::Hub;
 use crate::net::tls::TlsError;
+pub use check::check;
 pub use error::{AdminError, StartError};
 
+mod check;
 mod error;
+mod listen;
 use crate::{http, listener};
 use std::io::Write;
 use std::net::TcpListener;
@@ -103,6 +106,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         oidc,
         config,
     });
+    listen::start(ctx.clone())?;
     let backend = http::start(ctx.clone()).map_err(StartError::io("HTTP backend"))?;
     let backends = listener::Backends::start(backend.socket.clone())
         .map_err(StartError::io("backend sweeper"))?;

@@ -9,6 +9,7 @@ mod common;
 mod account_abuse;
 mod accounts;
 mod admin;
+mod admin_cli;
 mod cli;
 mod contract;
 mod cookie_secure;

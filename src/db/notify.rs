@@ -1,0 +1,145 @@
+//! Changes to sessions and accounts announced with `pg_notify`, and the one
+//! dedicated connection on which a server listens for them.
+//!
+//! A change is announced in the transaction that makes it, so it is heard
+//! exactly when it commits. Payloads carry only ids (a user id, a session's
+//! token hash as hex, which is what modules hear in `session_ended` too),
+//! never a token: every database user can read NOTIFY payloads. Whoever
+//! listens looks the rest up.
+
+use super::DbError;
+use crate::config::PgConfig;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::GenericClient;
+use std::time::Duration;
+
+/// The channel every change goes on.
+pub const CHANNEL: &str = "sse_platform_sessions";
+
+/// One announced change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A session's row was deleted; `reason` is the protocol's reason word.
+    SessionEnded {
+        user_id: i32,
+        token_hash: Vec<u8>,
+        reason: String,
+    },
+    /// Every session of the user was ended (after a `SessionEnded` each).
+    SessionsRevoked { user_id: i32 },
+    /// The user's role changed (the listener reads the new one).
+    RoleChanged { user_id: i32 },
+    /// The account is gone (after a `SessionEnded` for each of its sessions).
+    UserDeleted { user_id: i32 },
+}
+
+impl Change {
+    /// The payload: a word and ids, space-separated.
+    pub fn payload(&self) -> String {
+        match self {
+            Change::SessionEnded {
+                user_id,
+                token_hash,
+                reason,
+            } => format!(
+                "session_ended {user_id} {} {reason}",
+                crate::hex::encode(token_hash)
+            ),
+            Change::SessionsRevoked { user_id } => format!("sessions_revoked {user_id}"),
+            Change::RoleChanged { user_id } => format!("role_changed {user_id}"),
+            Change::UserDeleted { user_id } => format!("user_deleted {user_id}"),
+        }
+    }
+
+    /// Reads a payload; `None` for anything this version does not know.
+    pub fn parse(payload: &str) -> Option<Change> {
+        let mut words = payload.split(' ');
+        let kind = words.next()?;
+        let user_id: i32 = words.next()?.parse().ok()?;
+        let change = match kind {
+            "session_ended" => Change::SessionEnded {
+                user_id,
+                token_hash: crate::hex::decode(words.next()?)?,
+                reason: words.next()?.to_owned(),
+            },
+            "sessions_revoked" => Change::SessionsRevoked { user_id },
+            "role_changed" => Change::RoleChanged { user_id },
+            "user_deleted" => Change::UserDeleted { user_id },
+            _ => return None,
+        };
+        words.next().is_none().then_some(change)
+    }
+}
+
+/// Announces `change`; call it inside the transaction that makes it.
+pub fn announce(c: &mut impl GenericClient, change: &Change) -> Result<(), DbError> {
+    c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &change.payload()])?;
+    Ok(())
+}
+
+/// The listening connection, outside the pool (a pooled one would stop
+/// hearing when the pool closes it).
+pub struct Listener {
+    client: postgres::Client,
+}
+
+impl Listener {
+    /// Connects and starts listening: whatever commits after this returns
+    /// is heard.
+    pub fn connect(cfg: &PgConfig) -> Result<Listener, DbError> {
+        let mut client = super::pg_config(cfg, "sse-platform-listen").connect(postgres::NoTls)?;
+        client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        Ok(Listener { client })
+    }
+
+    /// The next change, waiting at most `wait`; `Ok(None)` if none came
+    /// (the connection was checked then). An error means the connection
+    /// is lost: changes may have been missed.
+    pub fn next(&mut self, wait: Duration) -> Result<Option<Change>, DbError> {
+        loop {
+            let heard = self.client.notifications().timeout_iter(wait).next()?;
+            let Some(n) = heard else {
+                self.client.is_valid(Duration::from_secs(5))?;
+                return Ok(None);
+            };
+            if n.channel() != CHANNEL {
+                continue;
+            }
+            match Change::parse(n.payload()) {
+                Some(change) => return Ok(Some(change)),
+                None => log::warn!("ignored an unknown change: {}", n.payload()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn payloads_read_back_as_written() {
+        let changes = [
+            Change::SessionEnded {
+                user_id: 7,
+                token_hash: vec![0xab; 32],
+                reason: "logout".into(),
+            },
+            Change::SessionsRevoked { user_id: 1 },
+            Change::RoleChanged { user_id: -3 },
+            Change::UserDeleted { user_id: 42 },
+        ];
+        for change in changes {
+            assert_eq!(Change::parse(&change.payload()), Some(change));
+        }
+        for junk in [
+            "",
+            "role_changed",
+            "role_changed x",
+            "role_changed 1 2",
+            "other 1",
+        ] {
+            assert_eq!(Change::parse(junk), None, "{junk:?}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The `db-listen` thread: hears the changes other programs (the admin
+//! command line) announce with `pg_notify` (`db::notify`), and applies each
+//! at once as the web paths apply their own: the session cache first, then
+//! the hub, so modules hear `session_ended`, `user_logout`,
+//! `user_role_change` and `user_delete` exactly as when the web does it.
+//!
+//! While the connection is down, changes go unheard; so after every
+//! (re)connection the whole session cache is dropped (it is only a cache:
+//! the next use of each session reads the database).
+
+use super::StartError;
+use crate::auth::ended::EndReason;
+use crate::ctx::Ctx;
+use crate::db::notify::{Change, Listener};
+use crate::db::users;
+use crate::hub::Event;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a wait for a change lasts before the connection is checked.
+const CHECK_EVERY: Duration = Duration::from_secs(30);
+/// Pauses between connection attempts: doubling from the first to the last.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const LAST_PAUSE: Duration = Duration::from_secs(4);
+
+/// Starts listening, then the thread, which runs as long as the process:
+/// every change committed after this returns is heard.
+pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
+    let listener = Listener::connect(&ctx.config.pg)?;
+    ctx.sessions.forget_all();
+    std::thread::Builder::new()
+        .name("db-listen".into())
+        .spawn(move || run(&ctx, listener))
+        .map(drop)
+        .map_err(StartError::io("db-listen thread"))
+}
+
+fn run(ctx: &Ctx, mut listener: Listener) {
+    loop {
+        loop {
+            match listener.next(CHECK_EVERY) {
+                Ok(Some(change)) => apply(ctx, change),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("db-listen: connection lost: {e}");
+                    break;
+                }
+            }
+        }
+        listener = connect(ctx);
+        let dropped = ctx.sessions.forget_all();
+        log::warn!("db-listen: listening again; dropped the session cache ({dropped} sessions)");
+    }
+}
+
+/// Connects, retrying with backoff for as long as it takes.
+fn connect(ctx: &Ctx) -> Listener {
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match Listener::connect(&ctx.config.pg) {
+            Ok(listener) => return listener,
+            Err(e) => {
+                if pause == FIRST_PAUSE {
+                    log::warn!("db-listen: cannot listen ({e}); retrying");
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(LAST_PAUSE);
+            }
+        }
+    }
+}
+
+fn apply(ctx: &Ctx, change: Change) {
+    match change {
+        Change::SessionEnded {
+            user_id,
+            token_hash,
+            reason,
+        } => {
+            let Some(reason) = EndReason::from_word(&reason) else {
+                log::warn!("db-listen: unknown end reason; forgetting user {user_id}'s sessions");
+                ctx.sessions.forget_user(user_id);
+                return;
+            };
+            ctx.sessions.ended_elsewhere(&token_hash, user_id, reason);
+        }
+        Change::SessionsRevoked { user_id } => {
+            ctx.sessions.forget_user(user_id);
+            ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
+        }
+        Change::RoleChanged { user_id } => role_changed(ctx, user_id),
+        Change::UserDeleted { user_id } => {
+            ctx.sessions.forget_user(user_id);
+            ctx.hub.broadcast(Event::UserDelete {
+                user_id,
+                token: None,
+            });
+            log::info!("db-listen: user {user_id} deleted elsewhere");
+        }
+    }
+}
+
+/// Reads the new role and applies it as `POST /roles` does. If the
+/// database cannot say, the user's sessions are forgotten instead, so that
+/// no request is answered with the old role.
+fn role_changed(ctx: &Ctx, user_id: i32) {
+    let found = ctx
+        .db
+        .conn()
+        .and_then(|mut c| users::by_id(&mut *c, user_id));
+    match found {
+        Ok(Some(creds)) => {
+            let role = creds.user.role;
+            ctx.sessions.set_role(user_id, role);
+            ctx.hub.broadcast(Event::UserRoleChange {
+                username: creds.user.name,
+                role,
+            });
+            log::info!("db-listen: role of user {user_id} set to {role} elsewhere");
+        }
+        Ok(None) => ctx.sessions.forget_user(user_id),
+        Err(e) => {
+            log::warn!("db-listen: role of user {user_id} not read ({e}); forgetting its sessions");
+            ctx.sessions.forget_user(user_id);
+        }
+    }
+}
