@@ -5,55 +5,15 @@
 
 use crate::common;
 
-use common::attack::{connect_from, in_parallel, loopback, threads_and_fds, Prober};
+use common::attack::{
+    assert_silent_closed_within, connect_from, in_parallel, loopback, silent_module,
+    threads_and_fds, Prober,
+};
 use common::hub::{hub, raw, signer, start_module};
 use common::{tls_handshake, Server};
 use serde_json::json;
-use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tungstenite::client::IntoClientRequest;
-
-/// What happened to one silent module connection.
-#[derive(Debug)]
-enum Silent {
-    /// Closed before the WebSocket was open (refused, or evicted during
-    /// its handshakes): fine, it held nothing for long.
-    Refused,
-    /// Opened, then closed by the server after this long.
-    ClosedAfter(Duration),
-    /// Still open when the client gave up.
-    StillOpen,
-}
-
-/// A WebSocket client from `from` that answers pings and signs nothing.
-fn silent_module(server: &Server, from: u8, give_up: Duration) -> Silent {
-    let opened = (|| {
-        let tcp = connect_from(loopback(from), server.port).ok()?;
-        let tls = tls_handshake(tcp, server.cert_pem()).ok()?;
-        let request = "wss://localhost/websocket".into_client_request().ok()?;
-        let (ws, _) = tungstenite::client::client(request, tls).ok()?;
-        ws.get_ref()
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .ok()?;
-        Some(ws)
-    })();
-    let Some(mut ws) = opened else {
-        return Silent::Refused;
-    };
-    let opened = Instant::now();
-    while opened.elapsed() < give_up {
-        match ws.read() {
-            // Reading answers pings (tungstenite queues the pong).
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return Silent::ClosedAfter(opened.elapsed()),
-        }
-    }
-    Silent::StillOpen
-}
 
 #[test]
 fn module_connections_that_sign_nothing_are_closed_and_capped() {
@@ -71,7 +31,12 @@ fn module_connections_that_sign_nothing_are_closed_and_capped() {
         let server = server.clone();
         move || {
             in_parallel(40, move |i| {
-                silent_module(&server, 2 + (i % 5) as u8, Duration::from_secs(8))
+                silent_module(
+                    &server,
+                    2 + (i % 5) as u8,
+                    "/websocket",
+                    Duration::from_secs(8),
+                )
             })
         }
     });
@@ -83,24 +48,7 @@ fn module_connections_that_sign_nothing_are_closed_and_capped() {
     assert_eq!(reply["success"], true, "{reply}");
     let open_for = attack.join().expect("attackers");
     let stats = prober.stop();
-    for outcome in &open_for {
-        match outcome {
-            Silent::Refused => {}
-            Silent::ClosedAfter(open) => {
-                assert!(*open < Duration::from_secs(5), "closed after {open:?}")
-            }
-            Silent::StillOpen => panic!("a silent module connection stayed open for 8 s"),
-        }
-    }
-    // Most of them did get in, or the test tried nothing.
-    let opened = open_for
-        .iter()
-        .filter(|o| matches!(o, Silent::ClosedAfter(_)))
-        .count();
-    assert!(
-        opened >= 12,
-        "only {opened} of 40 silent connections opened: {open_for:?}"
-    );
+    assert_silent_closed_within(&open_for, Duration::from_secs(5), 12);
     assert!(stats.success_rate() >= 0.9, "legitimate client: {stats:?}");
     // The authenticated module was never closed to make room.
     let reply = common::hub::signed(

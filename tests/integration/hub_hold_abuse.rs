@@ -6,41 +6,14 @@
 
 use crate::common;
 
-use common::attack::{connect_from, in_parallel, loopback, threads_and_fds, Prober};
+use common::attack::{
+    assert_silent_closed_within, in_parallel, silent_module, threads_and_fds, Prober,
+};
 use common::hub::{hub, raw, signer, start_module};
-use common::{tls_handshake, Server};
-use serde_json::json;
-use std::io::ErrorKind;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tungstenite::client::IntoClientRequest;
 
-/// A WebSocket client from `from` that names `ListServ`, answers pings and
-/// signs nothing; returns how long the server kept it open (`None`:
-/// refused at once, or still open after `give_up`).
-fn silent_named_module(server: &Server, from: u8, give_up: Duration) -> Option<Duration> {
-    let tcp = connect_from(loopback(from), server.port).ok()?;
-    let tls = tls_handshake(tcp, server.cert_pem()).ok()?;
-    let request = "wss://localhost/websocket?module=ListServ"
-        .into_client_request()
-        .ok()?;
-    let (mut ws, _) = tungstenite::client::client(request, tls).ok()?;
-    let opened = Instant::now();
-    ws.get_ref()
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .ok()?;
-    while opened.elapsed() < give_up {
-        match ws.read() {
-            Ok(tungstenite::Message::Text(t)) => panic!("heard {t} without signing"),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return Some(opened.elapsed()),
-        }
-    }
-    None
-}
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[test]
 fn named_connections_that_never_sign_hold_little_and_are_closed() {
@@ -60,7 +33,12 @@ fn named_connections_that_never_sign_hold_little_and_are_closed() {
         let server = server.clone();
         move || {
             in_parallel(40, move |i| {
-                silent_named_module(&server, 2 + (i % 5) as u8, Duration::from_secs(10))
+                silent_module(
+                    &server,
+                    2 + (i % 5) as u8,
+                    "/websocket?module=ListServ",
+                    Duration::from_secs(10),
+                )
             })
         }
     });
@@ -74,10 +52,7 @@ fn named_connections_that_never_sign_hold_little_and_are_closed() {
     assert_eq!(reply["success"], true, "{reply}");
     let open_for = attack.join().expect("attackers");
     let stats = prober.stop();
-    for open in &open_for {
-        let open = open.expect("a silent named connection stayed open for 10 s");
-        assert!(open < Duration::from_secs(6), "closed after {open:?}");
-    }
+    assert_silent_closed_within(&open_for, Duration::from_secs(6), 12);
     assert!(stats.success_rate() >= 0.9, "legitimate client: {stats:?}");
     let reply = common::hub::signed(
         &mut module,

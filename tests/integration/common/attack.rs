@@ -203,3 +203,73 @@ pub fn assert_back_to_baseline(pid: u32, baseline: (usize, usize), slack: (usize
         thread_names(pid)
     );
 }
+
+/// What happened to one WebSocket client that signed nothing.
+#[derive(Debug)]
+pub enum Silent {
+    /// Closed before the WebSocket was open (refused, or evicted during
+    /// its handshakes): fine, it held nothing for long.
+    Refused,
+    /// Opened, then closed by the server after this long.
+    ClosedAfter(Duration),
+    /// Still open when the client gave up.
+    StillOpen,
+}
+
+/// A WebSocket client from 127.0.0.`from` to `target` (a path such as
+/// `/websocket?module=X`) that answers pings and signs nothing. Panics if
+/// it hears a text message: a connection that never signed hears nothing.
+pub fn silent_module(server: &Server, from: u8, target: &str, give_up: Duration) -> Silent {
+    use std::io::ErrorKind;
+    use tungstenite::client::IntoClientRequest;
+    let opened = (|| {
+        let tcp = connect_from(loopback(from), server.port).ok()?;
+        let tls = tls_handshake(tcp, server.cert_pem()).ok()?;
+        let request = format!("wss://localhost{target}")
+            .into_client_request()
+            .ok()?;
+        let (ws, _) = tungstenite::client::client(request, tls).ok()?;
+        ws.get_ref()
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .ok()?;
+        Some(ws)
+    })();
+    let Some(mut ws) = opened else {
+        return Silent::Refused;
+    };
+    let opened = Instant::now();
+    while opened.elapsed() < give_up {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => panic!("heard {t} without signing"),
+            // Reading answers pings (tungstenite queues the pong).
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return Silent::ClosedAfter(opened.elapsed()),
+        }
+    }
+    Silent::StillOpen
+}
+
+/// Asserts that the server closed every silent connection that opened
+/// within `limit`, and that at least `at_least` of them did open (or the
+/// attack tried nothing).
+pub fn assert_silent_closed_within(outcomes: &[Silent], limit: Duration, at_least: usize) {
+    for outcome in outcomes {
+        match outcome {
+            Silent::Refused => {}
+            Silent::ClosedAfter(open) => assert!(*open < limit, "closed after {open:?}"),
+            Silent::StillOpen => panic!("a silent module connection was never closed"),
+        }
+    }
+    let opened = outcomes
+        .iter()
+        .filter(|o| matches!(o, Silent::ClosedAfter(_)))
+        .count();
+    assert!(
+        opened >= at_least,
+        "only {opened} of {} silent connections opened: {outcomes:?}",
+        outcomes.len()
+    );
+}
