@@ -4,6 +4,7 @@ use super::dispatch::Job;
 use super::reply::Reply;
 use super::request::Method;
 use super::routes;
+use crate::metrics::METRICS;
 use std::io::Cursor;
 use std::time::Instant;
 
@@ -15,18 +16,24 @@ pub(super) fn finish(job: Job, reply: Reply) {
 /// Answers and writes the access line, which shows only what the route
 /// table knows of the method and path (see `routes::loggable`).
 pub(super) fn respond(rq: tiny_http::Request, reply: Reply, started: Instant, client: String) {
-    let method = method_word(Method::from(rq.method()));
-    let path = routes::loggable(rq.url().split('?').next().unwrap_or(""));
+    let method = Method::from(rq.method());
+    let url_path = rq.url().split('?').next().unwrap_or("");
+    let slot = routes::metric_slot(method, url_path);
+    let path = routes::loggable(url_path);
+    let method = method_word(method);
     let status = reply.status;
     if let Err(e) = rq.respond(to_response(reply)) {
         log::debug!("answer not delivered: {e}");
     }
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    METRICS.requests.count(slot, status);
+    METRICS.request_seconds.observe(took);
+    let ms = took.as_secs_f64() * 1000.0;
     log::info!("{method} {path} {status} {ms:.1}ms {client}");
 }
 
 /// A method for the log: a client may send any word as one.
-fn method_word(method: Method) -> &'static str {
+pub(super) fn method_word(method: Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Head => "HEAD",

@@ -14,7 +14,8 @@ use std::time::Instant;
 pub fn start(server: Arc<tiny_http::Server>, ctx: Arc<Ctx>) -> std::io::Result<()> {
     let per_address = ctx.config.lanes.queue_per_address;
     let lanes = Arc::new(SlowLanes {
-        hashing: FairQueue::new(ctx.config.hash_queue, per_address),
+        hashing: FairQueue::new(ctx.config.hash_queue, per_address)
+            .reported_as(&crate::metrics::METRICS.hash_queue),
         outbound: FairQueue::new(ctx.config.lanes.outbound_queue, per_address),
     });
     for i in 0..ctx.config.worker_threads {

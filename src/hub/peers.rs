@@ -17,6 +17,7 @@
 use super::events::{Audience, Event, Protocol};
 use crate::config::ModulePermissions;
 use crate::lock::lock;
+use crate::metrics::METRICS;
 use rustix::event::{eventfd, EventfdFlags};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
@@ -124,7 +125,11 @@ impl Peer {
             let out = &mut *guard;
             match &mut out.stage {
                 Stage::Pending(held) => {
+                    METRICS.broadcasts_held.inc();
                     let overflowed = hold(held, event, self.hold);
+                    if overflowed {
+                        METRICS.broadcasts_dropped.inc();
+                    }
                     if overflowed && !out.hold_overflowed {
                         out.hold_overflowed = true;
                         let named = self.named.as_deref().unwrap_or("?");
@@ -134,8 +139,12 @@ impl Peer {
                 }
                 Stage::Live => match rendered {
                     None => return,
-                    Some(_) if out.queue.len() >= self.capacity => false,
+                    Some(_) if out.queue.len() >= self.capacity => {
+                        METRICS.broadcasts_dropped.inc();
+                        false
+                    }
                     Some(text) => {
+                        METRICS.broadcasts_sent.inc();
                         out.queue.push_back(Utf8Bytes::from(text));
                         true
                     }
@@ -270,6 +279,20 @@ impl Peers {
 
     pub fn remove(&self, id: u64) {
         lock(&self.map).remove(&id);
+    }
+
+    /// The signed connections, and the distinct modules they signed as.
+    pub fn signed(&self) -> (usize, usize) {
+        let map = lock(&self.map);
+        let mut names: Vec<&str> = map
+            .values()
+            .filter_map(|p| p.module.get())
+            .map(String::as_str)
+            .collect();
+        let connections = names.len();
+        names.sort_unstable();
+        names.dedup();
+        (connections, names.len())
     }
 
     /// The connections matching `filter`, copied out so that no lock is

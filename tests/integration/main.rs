@@ -24,6 +24,7 @@ mod hub_v2;
 mod listener;
 mod logs;
 mod lookalikes;
+mod metrics;
 mod module_client;
 mod oidc;
 mod pages;
