@@ -114,6 +114,27 @@ fn counters_move_with_logins_modules_and_broadcasts_under_load() {
 }
 
 #[test]
+fn a_refused_login_counts_for_its_limiter_not_as_a_failed_login() {
+    let server = Server::start(json!({"login_max_failures": 2}), &[]);
+    let web = server.client();
+    web.register("olga", "olga-password");
+    let wrong = [("nickname", "olga"), ("password", "wrong-one")];
+    for _ in 0..2 {
+        assert_eq!(web.post_form("/login", &wrong).status, 401);
+    }
+    web.post_form("/login", &wrong)
+        .assert_error(429, "too_many_attempts");
+    let page = scrape(&server);
+    assert_eq!(value(&page, "sse_logins_total{result=\"failed\"}"), 2.0);
+    assert_eq!(
+        value(&page, "sse_limiter_refusals_total{limiter=\"login_pair\"}"),
+        1.0
+    );
+    let refused = "sse_http_requests_total{method=\"POST\",route=\"/login\",status=\"429\"}";
+    assert_eq!(value(&page, refused), 1.0);
+}
+
+#[test]
 fn only_loopback_clients_and_admins_may_read_metrics() {
     let server = Server::start(
         json!({"trusted_proxies": ["127.0.0.1"]}),
