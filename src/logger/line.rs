@@ -26,20 +26,20 @@ pub(super) fn render(
     ids: Vec<(&'static str, String)>,
 ) -> String {
     let target = record.target().trim_start_matches("sse_platform::");
-    let mut fields = Map::new();
-    for (key, value) in ids {
-        fields.insert(key.to_owned(), Json::String(value));
-    }
-    // The record's own fields win over the thread's (a line about another
-    // connection names that one).
-    let _ = record.key_values().visit(&mut Collect(&mut fields));
     match format {
         Format::Text => {
             // The ids go before the message: lines still end as they did
-            // (an access line with the client address).
+            // (an access line with the client address). The record's own
+            // id wins over the thread's (a line about another connection
+            // names that one). No map: this runs for every request.
             let mut line = format!("{time} {:<5} {target}: ", record.level());
             for key in IDS {
-                if let Some(Json::String(v)) = fields.get(key) {
+                let own = record.key_values().get(Key::from_str(key));
+                let value = match own {
+                    Some(v) => Some(v.to_string()),
+                    None => ids.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
+                };
+                if let Some(v) = value {
                     line.push_str(&format!("{key}={v} "));
                 }
             }
@@ -47,6 +47,12 @@ pub(super) fn render(
             line
         }
         Format::Json => {
+            let mut fields = Map::new();
+            for (key, value) in ids {
+                fields.insert(key.to_owned(), Json::String(value));
+            }
+            // The record's own fields win over the thread's.
+            let _ = record.key_values().visit(&mut Collect(&mut fields));
             let mut object = Map::new();
             object.insert("time".into(), time.into());
             object.insert("level".into(), record.level().as_str().into());
@@ -105,6 +111,21 @@ mod tests {
             line(Format::Text, vec![]),
             "2026-12-02T00:00:00.000Z INFO  http::respond: GET /me 200 0.4ms 127.0.0.1\n"
         );
+    }
+
+    #[test]
+    fn a_record_s_own_id_wins_over_the_thread_s() {
+        let record = Record::builder()
+            .args(format_args!("queue full"))
+            .level(log::Level::Warn)
+            .target("sse_platform::hub::peers")
+            .key_values(&[("conn_id", "bbbb")])
+            .build();
+        let ids = vec![("conn_id", "aaaa".to_owned())];
+        let text = render(Format::Text, &record, "T", ids.clone());
+        assert_eq!(text, "T WARN  hub::peers: conn_id=bbbb queue full\n");
+        let json: Json = serde_json::from_str(&render(Format::Json, &record, "T", ids)).unwrap();
+        assert_eq!(json["conn_id"], "bbbb");
     }
 
     #[test]
