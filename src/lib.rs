@@ -22,6 +22,7 @@ pub mod listener;
 pub mod lock;
 pub mod logger;
 pub mod mail;
+pub mod metrics;
 pub mod module_client;
 pub mod names;
 pub mod net;

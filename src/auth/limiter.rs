@@ -7,6 +7,7 @@
 //! the window can be tested without waiting for it.
 
 use crate::lock::lock;
+use crate::metrics::Counter;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ pub struct Limiter {
     max: u32,
     window: Duration,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Checks and attempts refused so far (for `/metrics`).
+    refused: Counter,
 }
 
 impl Limiter {
@@ -26,6 +29,7 @@ impl Limiter {
             max,
             window,
             failures: Mutex::new(HashMap::new()),
+            refused: Counter::new(),
         }
     }
 
@@ -36,6 +40,11 @@ impl Limiter {
             Some(&(count, start)) => self.used_up(count, start, now),
             None => Ok(()),
         }
+    }
+
+    /// How many checks and attempts were refused since the start.
+    pub fn refusals(&self) -> u64 {
+        self.refused.get()
     }
 
     /// Counts one event for `key` at `now`: a failure, or a request that
@@ -62,6 +71,7 @@ impl Limiter {
     fn used_up(&self, count: u32, start: Instant, now: Instant) -> Result<(), u64> {
         let age = now.saturating_duration_since(start);
         if count >= self.max && age < self.window {
+            self.refused.inc();
             return Err((self.window - age).as_secs().max(1));
         }
         Ok(())

@@ -2,6 +2,16 @@
 //! `$2a$` form other systems on the same table write, and PHP's (`$2y$`).
 
 use super::AuthError;
+use crate::metrics::METRICS;
+use std::time::Instant;
+
+/// Runs one bcrypt computation and adds its time to the metrics.
+fn timed<T>(f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    METRICS.bcrypt_seconds.observe(started.elapsed());
+    out
+}
 
 pub struct Passwords {
     cost: u32,
@@ -17,7 +27,7 @@ impl Passwords {
     }
 
     pub fn hash(&self, password: &str) -> Result<String, AuthError> {
-        Ok(bcrypt::hash(password, self.cost)?)
+        Ok(timed(|| bcrypt::hash(password, self.cost))?)
     }
 
     /// A new hash of `password` at the configured cost, in the same form as
@@ -29,18 +39,18 @@ impl Passwords {
             Some("$2y$") => bcrypt::Version::TwoY,
             _ => bcrypt::Version::TwoB,
         };
-        Ok(bcrypt::hash_with_result(password, self.cost)?.format_for_version(version))
+        Ok(timed(|| bcrypt::hash_with_result(password, self.cost))?.format_for_version(version))
     }
 
     /// Whether `password` matches `hash`. A stored hash that is not bcrypt
     /// (or empty, as for Google accounts) matches nothing.
     pub fn verify(&self, password: &str, hash: &str) -> bool {
-        bcrypt::verify(password, hash).unwrap_or(false)
+        timed(|| bcrypt::verify(password, hash)).unwrap_or(false)
     }
 
     /// Spends the time of one verification, for accounts that do not exist.
     pub fn verify_nothing(&self, password: &str) {
-        let _ = bcrypt::verify(password, &self.dummy_hash);
+        let _ = timed(|| bcrypt::verify(password, &self.dummy_hash));
     }
 
     /// Whether a stored hash is cheaper than the configured cost, so that a

@@ -24,6 +24,15 @@ pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 pub use permissions::{ModulePermissions, Permission, RequestType};
 pub use templates::TemplateLimits;
 
+/// `log_format`: `text` (the default) or `json`.
+fn log_json(f: &mut Fields) -> Result<bool, ConfigError> {
+    match f.string_or("log_format", "text")?.as_str() {
+        "text" => Ok(false),
+        "json" => Ok(true),
+        other => Err(f.error("log_format", format!("'{other}' is not 'text' or 'json'"))),
+    }
+}
+
 /// Connection details of the PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PgConfig {
@@ -145,6 +154,8 @@ pub struct Config {
     pub reset: ResetConfig,
     /// Sign-in with Google / OpenID Connect; `None` turns it off.
     pub oidc: Option<OidcConfig>,
+    /// `log_format`: one line of text per event, or one JSON object.
+    pub log_json: bool,
 }
 
 /// A configuration that cannot be used.
@@ -249,6 +260,7 @@ impl Config {
             smtp: mail::smtp(&mut f, &base)?,
             reset: mail::reset(&mut f)?,
             oidc: oidc::oidc(&mut f, &base)?,
+            log_json: log_json(&mut f)?,
         };
         config.check(&mut f)?;
         for key in f.unknown_keys() {

@@ -160,8 +160,21 @@ impl Db {
         Db { pool }
     }
 
+    /// A connection from the pool; a checkout that finds none idle waits
+    /// (up to the checkout timeout) and is counted for `/metrics`.
     pub fn conn(&self) -> Result<Conn, DbError> {
+        if let Some(conn) = self.pool.try_get() {
+            return Ok(conn);
+        }
+        crate::metrics::METRICS.pool_waits.inc();
         Ok(self.pool.get()?)
+    }
+
+    /// Connections (in use, idle) in the pool now.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        let idle = state.idle_connections;
+        (state.connections.saturating_sub(idle), idle)
     }
 
     /// Waits for PostgreSQL at start-up, retrying with backoff until `limit`.

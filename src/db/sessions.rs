@@ -146,3 +146,12 @@ pub fn list(
         })
         .collect()
 }
+
+/// Sessions not past their sliding expiry at `now` (for `/metrics`).
+pub fn count_active(c: &mut impl GenericClient, now: i64) -> Result<i64, DbError> {
+    let row = c.query_one(
+        "SELECT count(*) FROM sessions WHERE expires_at >= $1",
+        &[&now],
+    )?;
+    Ok(row.try_get(0)?)
+}

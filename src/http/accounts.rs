@@ -14,6 +14,7 @@ use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
+use crate::metrics::METRICS;
 use serde_json::json;
 use std::time::Instant;
 
@@ -114,6 +115,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
+            METRICS.logins_succeeded.inc();
             for key in keys {
                 ctx.login_pair_failures.forget(&attempt.pair(key));
             }
@@ -121,6 +123,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
+            METRICS.logins_failed.inc();
             let now = Instant::now();
             for key in keys {
                 ctx.login_pair_failures.count(&attempt.pair(key), now);

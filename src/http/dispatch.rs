@@ -9,6 +9,7 @@ use super::request::Req;
 use super::respond::finish;
 use super::routes::{self, Lane};
 use crate::ctx::Ctx;
+use crate::logger;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -17,6 +18,8 @@ pub(super) struct Job {
     pub rq: tiny_http::Request,
     pub req: Req,
     pub started: Instant,
+    /// The request's id (`X-Request-Id`, `request_id` in the log).
+    pub id: String,
 }
 
 /// The queues of the lanes that do not run on the fast workers.
@@ -61,8 +64,10 @@ fn busy() -> Reply {
     ApiError::new(503, "server_busy").retry_after(1).into()
 }
 
-/// Routes and answers one request.
+/// Routes and answers one request (on a slow lane's thread too, so the
+/// request's id goes on the lines written there).
 pub(super) fn run(ctx: &Ctx, job: Job) {
+    let _scope = logger::scope("request_id", job.id.clone());
     let reply = guarded(&job.req, || routes::route(ctx, &job.req)).unwrap_or_else(|r| r);
     finish(job, reply);
 }

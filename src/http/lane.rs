@@ -9,6 +9,7 @@
 //! a job waits.
 
 use crate::lock::lock;
+use crate::metrics::Gauge;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex};
 
@@ -26,6 +27,8 @@ pub struct FairQueue<T> {
     ready: Condvar,
     total_cap: usize,
     per_address_cap: usize,
+    /// Where the number of waiting jobs is reported, if anywhere.
+    length: Option<&'static Gauge>,
 }
 
 struct State<T> {
@@ -78,7 +81,14 @@ impl<T> FairQueue<T> {
             ready: Condvar::new(),
             total_cap,
             per_address_cap,
+            length: None,
         }
+    }
+
+    /// Reports the number of waiting jobs in `gauge` (for `/metrics`).
+    pub fn reported_as(mut self, gauge: &'static Gauge) -> Self {
+        self.length = Some(gauge);
+        self
     }
 
     /// Queues `job` for `address`, or gives it back at once with the reason.
@@ -106,6 +116,9 @@ impl<T> FairQueue<T> {
         flow.waiting.push_back(job);
         state.queued += 1;
         drop(state);
+        if let Some(gauge) = self.length {
+            gauge.inc();
+        }
         // All: a thread that serves only lone jobs may not take this one,
         // and must not swallow the wake-up another thread needs.
         self.ready.notify_all();
@@ -149,6 +162,9 @@ impl<T> FairQueue<T> {
         let mut state = lock(&self.state);
         loop {
             if let Some(next) = state.next(take) {
+                if let Some(gauge) = self.length {
+                    gauge.dec();
+                }
                 return next;
             }
             state = self

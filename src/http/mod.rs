@@ -12,6 +12,7 @@ mod dispatch;
 pub mod error;
 mod google;
 mod lane;
+mod metrics;
 mod pages;
 mod params;
 mod reply;

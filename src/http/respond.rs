@@ -4,29 +4,46 @@ use super::dispatch::Job;
 use super::reply::Reply;
 use super::request::Method;
 use super::routes;
+use crate::metrics::METRICS;
 use std::io::Cursor;
 use std::time::Instant;
 
 pub(super) fn finish(job: Job, reply: Reply) {
     let client = job.req.client();
-    respond(job.rq, reply, job.started, client);
+    respond(job.rq, reply, job.started, client, &job.id);
 }
 
 /// Answers and writes the access line, which shows only what the route
 /// table knows of the method and path (see `routes::loggable`).
-pub(super) fn respond(rq: tiny_http::Request, reply: Reply, started: Instant, client: String) {
-    let method = method_word(Method::from(rq.method()));
-    let path = routes::loggable(rq.url().split('?').next().unwrap_or(""));
+pub(super) fn respond(
+    rq: tiny_http::Request,
+    reply: Reply,
+    started: Instant,
+    client: String,
+    id: &str,
+) {
+    let method = Method::from(rq.method());
+    let url_path = rq.url().split('?').next().unwrap_or("");
+    let slot = routes::metric_slot(method, url_path);
+    let path = routes::loggable(url_path);
+    let method = method_word(method);
     let status = reply.status;
-    if let Err(e) = rq.respond(to_response(reply)) {
+    if let Err(e) = rq.respond(to_response(reply, id)) {
         log::debug!("answer not delivered: {e}");
     }
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    log::info!("{method} {path} {status} {ms:.1}ms {client}");
+    let took = started.elapsed();
+    METRICS.requests.count(slot, status);
+    METRICS.request_seconds.observe(took);
+    let ms = took.as_secs_f64() * 1000.0;
+    let rounded = (ms * 10.0).round() / 10.0;
+    log::info!(
+        method = method, route = path.as_str(), status = status, ms = rounded, client = client.as_str();
+        "{method} {path} {status} {ms:.1}ms {client}"
+    );
 }
 
 /// A method for the log: a client may send any word as one.
-fn method_word(method: Method) -> &'static str {
+pub(super) fn method_word(method: Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Head => "HEAD",
@@ -37,9 +54,13 @@ fn method_word(method: Method) -> &'static str {
     }
 }
 
-fn to_response(reply: Reply) -> tiny_http::Response<Cursor<std::borrow::Cow<'static, [u8]>>> {
+fn to_response(
+    reply: Reply,
+    id: &str,
+) -> tiny_http::Response<Cursor<std::borrow::Cow<'static, [u8]>>> {
     let mut headers = vec![
         header("Content-Type", reply.content_type),
+        header("X-Request-Id", id),
         header("X-Content-Type-Options", "nosniff"),
         header("Referrer-Policy", "same-origin"),
     ];

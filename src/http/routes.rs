@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, google, pages, reset, templates};
+use super::{accounts, admin, google, metrics, pages, reset, templates};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -90,6 +90,7 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     ),
     (Method::Get, "/template", Lane::Fast, templates::get),
     (Method::Get, "/openapi.yaml", Lane::Fast, pages::openapi),
+    (Method::Get, "/metrics", Lane::Fast, metrics::metrics),
 ];
 
 const ASSET_PREFIXES: [&str; 4] = ["/css/", "/img/", "/html/", "/javascripts/"];
@@ -172,6 +173,55 @@ pub fn route(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     Err(ApiError::new(404, "not_found"))
 }
 
+/// The slot of `/metrics`' request counters for a request: the route
+/// table's row, then the asset prefixes, the WebSocket path, and last
+/// everything no route takes (never the raw path: a client could make up
+/// any number of paths).
+pub fn metric_slot(method: Method, path: &str) -> usize {
+    let method = if method == Method::Head {
+        Method::Get
+    } else {
+        method
+    };
+    if let Some(i) = ROUTES
+        .iter()
+        .position(|(m, p, _, _)| *m == method && *p == path)
+    {
+        return i;
+    }
+    let assets = ROUTES.len();
+    if method == Method::Get {
+        if let Some(i) = ASSET_PREFIXES.iter().position(|p| path.starts_with(p)) {
+            return assets + i;
+        }
+    }
+    if path == WEBSOCKET {
+        return assets + ASSET_PREFIXES.len();
+    }
+    UNROUTED_SLOT
+}
+
+/// The slot of requests that no route takes.
+const UNROUTED_SLOT: usize = ROUTES.len() + ASSET_PREFIXES.len() + 1;
+const _: () = assert!(UNROUTED_SLOT < crate::metrics::ROUTE_SLOTS);
+
+/// A slot's method (`None`: any) and route pattern, as `/metrics` labels
+/// them; `None` past the last slot.
+pub fn metric_labels(slot: usize) -> Option<(Option<Method>, String)> {
+    let assets = ROUTES.len();
+    if let Some((m, p, _, _)) = ROUTES.get(slot) {
+        return Some((Some(*m), (*p).to_owned()));
+    }
+    if let Some(prefix) = ASSET_PREFIXES.get(slot - assets) {
+        return Some((Some(Method::Get), format!("{prefix}*")));
+    }
+    match slot - assets - ASSET_PREFIXES.len() {
+        0 => Some((None, WEBSOCKET.to_owned())),
+        1 => Some((None, UNROUTED.to_owned())),
+        _ => None,
+    }
+}
+
 /// The form of a request path (without its query) that a log line may
 /// show: only what the route table knows. A client can type anything into
 /// a path (`/login&password=...` has no `?` to cut at), so an unknown path
@@ -222,6 +272,32 @@ mod tests {
         );
         assert!(find(Method::Get, "/nowhere").is_none());
         assert_eq!(lane(Method::Post, "/google_signin"), Lane::Outbound);
+    }
+
+    #[test]
+    fn every_request_has_a_metric_slot_with_labels() {
+        let login = metric_slot(Method::Post, "/login");
+        assert_eq!(
+            metric_labels(login),
+            Some((Some(Method::Post), "/login".into()))
+        );
+        assert_eq!(
+            metric_slot(Method::Head, "/main"),
+            metric_slot(Method::Get, "/main")
+        );
+        let css = metric_slot(Method::Get, "/css/anything");
+        assert_eq!(
+            metric_labels(css),
+            Some((Some(Method::Get), "/css/*".into()))
+        );
+        let ws = metric_slot(Method::Get, "/websocket");
+        assert_eq!(metric_labels(ws), Some((None, "/websocket".into())));
+        for path in ["/login&password=secret", "/nowhere"] {
+            let slot = metric_slot(Method::Get, path);
+            assert_eq!(metric_labels(slot), Some((None, "(unrouted)".into())));
+        }
+        assert_eq!(metric_slot(Method::Put, "/login"), UNROUTED_SLOT);
+        assert_eq!(metric_labels(UNROUTED_SLOT + 1), None);
     }
 
     #[test]

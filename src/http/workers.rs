@@ -7,6 +7,8 @@ use super::lane::FairQueue;
 use super::request::Req;
 use super::respond::respond;
 use crate::ctx::Ctx;
+use crate::logger;
+use crate::net::response::request_id;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +16,8 @@ use std::time::Instant;
 pub fn start(server: Arc<tiny_http::Server>, ctx: Arc<Ctx>) -> std::io::Result<()> {
     let per_address = ctx.config.lanes.queue_per_address;
     let lanes = Arc::new(SlowLanes {
-        hashing: FairQueue::new(ctx.config.hash_queue, per_address),
+        hashing: FairQueue::new(ctx.config.hash_queue, per_address)
+            .reported_as(&crate::metrics::METRICS.hash_queue),
         outbound: FairQueue::new(ctx.config.lanes.outbound_queue, per_address),
     });
     for i in 0..ctx.config.worker_threads {
@@ -55,11 +58,22 @@ fn worker(server: &tiny_http::Server, ctx: &Ctx, lanes: &SlowLanes) {
             }
         };
         let started = Instant::now();
+        let id = request_id();
+        let _scope = logger::scope("request_id", id.clone());
         // The bridge has received the whole body, so this never waits on
         // the network.
         match Req::from_tiny(&mut rq, ctx.config.max_body_bytes) {
-            Ok(req) => dispatch(ctx, lanes, Job { rq, req, started }),
-            Err(e) => respond(rq, e.into(), started, "-".into()),
+            Ok(req) => dispatch(
+                ctx,
+                lanes,
+                Job {
+                    rq,
+                    req,
+                    started,
+                    id,
+                },
+            ),
+            Err(e) => respond(rq, e.into(), started, "-".into(), &id),
         }
     }
 }

@@ -23,9 +23,10 @@ use super::handlers::{self, Outcome};
 use super::peers::{HoldLimits, Peer};
 use crate::ctx::Ctx;
 use crate::listener::slots::{Phase, Slot};
+use crate::logger;
 use crate::net::head::Head;
 use crate::net::poll;
-use crate::net::response::reply_and_close;
+use crate::net::response::{reply_and_close, request_id};
 use crate::net::transport::Transport;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read};
@@ -70,6 +71,10 @@ pub fn serve(
     slot: &Slot,
 ) {
     slot.set(Phase::UnauthenticatedModule);
+    // This thread serves only this connection: every line it writes is
+    // about it.
+    let conn_id = request_id();
+    let _scope = logger::scope("conn_id", conn_id.clone());
     let deadline = Instant::now() + ctx.config.header_timeout;
     let (body, leftover) = match read_body(&mut client, &head, rest, deadline) {
         Ok(parts) => parts,
@@ -99,7 +104,11 @@ pub fn serve(
         Some(_) => ctx.config.hub.auth_timeout.max(hold.age),
         None => ctx.config.hub.auth_timeout,
     };
-    let peer = match ctx.hub.peers.add(ctx.config.hub.queue_len, named, hold) {
+    let peer = match ctx
+        .hub
+        .peers
+        .add(conn_id, ctx.config.hub.queue_len, named, hold)
+    {
         Ok(peer) => peer,
         Err(e) => return log::error!("cannot set up a connection: {e}"),
     };

@@ -35,6 +35,18 @@ use std::time::Duration;
 /// How often the key file's modification time is checked.
 const KEY_POLL: Duration = Duration::from_secs(1);
 
+/// Counts of the hub's connections and modules at one moment.
+pub struct HubGauges {
+    /// Connections signed in as a module.
+    pub signed: usize,
+    /// Connections that have not signed a valid envelope yet.
+    pub unauthenticated: usize,
+    /// Distinct modules signed in.
+    pub modules: usize,
+    /// Modules in the registry (`GET /execution/running`).
+    pub running: usize,
+}
+
 pub struct Hub {
     registry: Mutex<Registry>,
     peers: Peers,
@@ -73,6 +85,17 @@ impl Hub {
     /// level and permissions say (or holds it for one not signed in yet).
     pub fn broadcast(&self, event: Event) {
         self.peers.broadcast(event, &self.permissions);
+    }
+
+    /// What `/metrics` shows of the hub now.
+    pub fn gauges(&self) -> HubGauges {
+        let (signed, modules) = self.peers.signed();
+        HubGauges {
+            signed,
+            unauthenticated: self.unauthenticated.open(),
+            modules,
+            running: lock(&self.registry).list().len(),
+        }
     }
 
     pub fn running_modules(&self) -> Vec<RunningModule> {

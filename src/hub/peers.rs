@@ -17,6 +17,7 @@
 use super::events::{Audience, Event, Protocol};
 use crate::config::ModulePermissions;
 use crate::lock::lock;
+use crate::metrics::METRICS;
 use rustix::event::{eventfd, EventfdFlags};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
@@ -48,6 +49,9 @@ struct Outbox {
 
 pub struct Peer {
     pub id: u64,
+    /// The id of this connection in the log (`conn_id`), also on lines
+    /// about it that other threads write.
+    pub conn_id: String,
     /// Set once, when the connection's first valid envelope names it.
     pub module: OnceLock<String>,
     /// The module the handshake named, if it has a key: broadcasts are held
@@ -105,6 +109,7 @@ impl Peer {
     fn after_push(&self, queued: bool) {
         if !queued && !self.kicked.swap(true, Ordering::SeqCst) {
             log::warn!(
+                conn_id = self.conn_id.as_str();
                 "module {} does not keep up (queue full), disconnecting",
                 self.name()
             );
@@ -124,18 +129,29 @@ impl Peer {
             let out = &mut *guard;
             match &mut out.stage {
                 Stage::Pending(held) => {
+                    METRICS.broadcasts_held.inc();
                     let overflowed = hold(held, event, self.hold);
+                    if overflowed {
+                        METRICS.broadcasts_dropped.inc();
+                    }
                     if overflowed && !out.hold_overflowed {
                         out.hold_overflowed = true;
                         let named = self.named.as_deref().unwrap_or("?");
-                        log::warn!("broadcasts held for '{named}' over the cap, oldest dropped");
+                        log::warn!(
+                            conn_id = self.conn_id.as_str();
+                            "broadcasts held for '{named}' over the cap, oldest dropped"
+                        );
                     }
                     return;
                 }
                 Stage::Live => match rendered {
                     None => return,
-                    Some(_) if out.queue.len() >= self.capacity => false,
+                    Some(_) if out.queue.len() >= self.capacity => {
+                        METRICS.broadcasts_dropped.inc();
+                        false
+                    }
                     Some(text) => {
+                        METRICS.broadcasts_sent.inc();
                         out.queue.push_back(Utf8Bytes::from(text));
                         true
                     }
@@ -240,10 +256,11 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Adds a connection with a queue of `capacity` messages; `named` is
+    /// Adds connection `conn_id` with a queue of `capacity` messages; `named` is
     /// the module its handshake named, if that module has a key.
     pub fn add(
         &self,
+        conn_id: String,
         capacity: usize,
         named: Option<String>,
         hold: HoldLimits,
@@ -251,6 +268,7 @@ impl Peers {
         let wake = eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?;
         let peer = Arc::new(Peer {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            conn_id,
             module: OnceLock::new(),
             named,
             v2: AtomicBool::new(false),
@@ -270,6 +288,20 @@ impl Peers {
 
     pub fn remove(&self, id: u64) {
         lock(&self.map).remove(&id);
+    }
+
+    /// The signed connections, and the distinct modules they signed as.
+    pub fn signed(&self) -> (usize, usize) {
+        let map = lock(&self.map);
+        let mut names: Vec<&str> = map
+            .values()
+            .filter_map(|p| p.module.get())
+            .map(String::as_str)
+            .collect();
+        let connections = names.len();
+        names.sort_unstable();
+        names.dedup();
+        (connections, names.len())
     }
 
     /// The connections matching `filter`, copied out so that no lock is
@@ -306,7 +338,11 @@ impl Peers {
     /// Kicks every connection authenticated as one of `modules`.
     pub fn kick_modules(&self, modules: &[String]) {
         for peer in self.matching(|p| p.module.get().is_some_and(|m| modules.contains(m))) {
-            log::info!("module {} lost its key, disconnecting", peer.name());
+            log::info!(
+                conn_id = peer.conn_id.as_str();
+                "module {} lost its key, disconnecting",
+                peer.name()
+            );
             peer.kick();
         }
     }

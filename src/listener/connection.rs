@@ -3,6 +3,7 @@
 
 use super::slots::Slot;
 use super::{bridge, Shared, CONNECTION_STACK};
+use crate::metrics::METRICS;
 use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use crate::net::poll;
 use crate::net::response::reply_and_close;
@@ -30,6 +31,7 @@ pub(super) fn serve(shared: &Shared, tcp: Arc<TcpStream>, peer: SocketAddr, slot
             serve_module_on_fresh_thread(shared, client, head, rest, peer, slot);
         }
         Ok(Some((head, rest))) => {
+            let _open = METRICS.http_connections.hold();
             bridge::run(client, &shared.backend, head, rest, peer, limits, &slot)
         }
         Ok(None) => client.close(),

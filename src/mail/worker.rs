@@ -7,6 +7,7 @@ use super::Job;
 use crate::auth::reset;
 use crate::config::SmtpConfig;
 use crate::db::{users, Db};
+use crate::metrics::METRICS;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use lettre::message::Mailbox;
 use lettre::{Message, SmtpTransport, Transport};
@@ -167,7 +168,13 @@ impl Worker {
     fn deliver(&mut self, mut mail: Pending) {
         mail.attempts += 1;
         let max = self.s.smtp.max_attempts;
-        match self.s.transport.send(&mail.message) {
+        let sent = self.s.transport.send(&mail.message);
+        let counter = match &sent {
+            Ok(_) => &METRICS.mails_sent,
+            Err(_) => &METRICS.mails_failed,
+        };
+        counter.inc();
+        match sent {
             Ok(_) => log::info!("sent {} to user {}", mail.kind, mail.user_id),
             Err(e) if mail.attempts >= max => log::warn!(
                 "{} to user {} not sent, giving up after {max} attempts: {e}",

@@ -44,14 +44,29 @@ pub fn status_text(status: u16) -> &'static str {
     }
 }
 
+/// A new request id: 16 random hex digits, sent as `X-Request-Id` with
+/// every answer and logged as `request_id` with every line about it.
+pub fn request_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Telling requests apart is all an id is for.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos as u64).to_be_bytes();
+    }
+    format!("{:016x}", u64::from_be_bytes(bytes))
+}
+
 /// A complete HTTP/1.1 error response, for requests refused before they
 /// reach tiny_http; the body is the platform's JSON error shape.
 pub fn error_response(status: u16, reason: &str) -> Vec<u8> {
     let body = error_body(status, reason);
     format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Request-Id: {}\r\nConnection: close\r\n\r\n{body}",
         status_text(status),
-        body.len()
+        body.len(),
+        request_id()
     )
     .into_bytes()
 }
@@ -75,6 +90,16 @@ pub fn reply_and_close(mut client: Transport, status: u16, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_16_hex_digits_and_differ() {
+        let (a, b) = (request_id(), request_id());
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        let answer = String::from_utf8(error_response(400, "malformed_request")).unwrap();
+        assert!(answer.contains("\r\nX-Request-Id: "), "{answer}");
+    }
 
     #[test]
     fn error_shape_matches_protocol() {

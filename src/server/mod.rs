@@ -31,6 +31,9 @@ const DB_STARTUP_WAIT: Duration = Duration::from_secs(30);
 /// Runs the platform until the process is stopped.
 pub fn run(args: ServeArgs) -> Result<(), StartError> {
     let config = Config::load(&args.config)?;
+    if config.log_json {
+        crate::logger::set_format(crate::logger::Format::Json);
+    }
     check_dev_bind(&args, &config)?;
     if args.dev {
         for _ in 0..3 {

@@ -115,6 +115,8 @@ fn wrong_type_or_value_exits_2_naming_the_key() {
         ("cookie_secret", json!("short")),
         ("trusted_proxies", json!("127.0.0.1")),
         ("trusted_proxies", json!(["127.0.0.1", "proxy.example.org"])),
+        ("log_format", json!("xml")),
+        ("log_format", json!(1)),
     ] {
         let exited = run_with_config(json!({ key: value }));
         assert_config_error(&exited, &[&format!("'{key}'")]);

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{form, Server};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 const FIRST_PASSWORD: &str = "Pw-Register-9f3kQ";
@@ -13,7 +13,26 @@ const NEW_PASSWORD: &str = "Pw-Changed-7x2qZ";
 
 #[test]
 fn log_has_a_line_per_request_and_no_secrets() {
-    let server = Server::start(json!({"login_max_failures": 100}), &[]);
+    secrets_stay_out(json!({}));
+}
+
+#[test]
+fn json_log_has_a_line_per_request_and_no_secrets() {
+    let log = secrets_stay_out(json!({"log_format": "json"}));
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for key in ["time", "level", "target", "message"] {
+            assert!(v[key].is_string(), "{key} in {line}");
+        }
+    }
+}
+
+/// Signs up, in and out with secrets in every place a client can put them,
+/// then checks the access lines and that no secret is in the log; returns
+/// the log.
+fn secrets_stay_out(format: Value) -> String {
+    let config = common::merged(json!({"login_max_failures": 100}), format);
+    let server = Server::start(config, &[]);
     let db = server.db();
     let c = server.client();
     let config = std::fs::read_to_string(server.dir().join("config.json")).unwrap();
@@ -92,6 +111,82 @@ fn log_has_a_line_per_request_and_no_secrets() {
     // Nor the token base64-encoded as in the cookie.
     let encoded = cookie.split('|').nth(4).unwrap();
     assert!(!log.contains(encoded.split(':').nth(1).unwrap()));
+    log
+}
+
+/// The `X-Request-Id` of an answer names its lines; a module connection's
+/// lines share one `conn_id`; both formats carry them, JSON as fields next
+/// to the access line's method, route, status, milliseconds and client.
+#[test]
+fn request_and_connection_ids_are_on_their_lines() {
+    let server = common::hub::hub(json!({"log_format": "json"}));
+    let c = server.client();
+    let r = c.get("/login");
+    let id = r.header("x-request-id").expect("X-Request-Id").to_owned();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let other = c.get("/nowhere");
+    assert_eq!(other.status, 404);
+    assert_ne!(other.header("x-request-id"), Some(id.as_str()));
+    let mut module = common::hub::raw(&server, "ListServ");
+    common::hub::start_module(&mut module, "ListServ", 8001);
+    drop(module);
+
+    let log = server.wait_for_log(Duration::from_secs(5), |log| log.contains("disconnected"));
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["request_id"] == id.as_str())
+        .collect();
+    assert_eq!(access.len(), 1, "{log}");
+    let line = access[0];
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["route"], "/login", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(line["ms"].is_number(), "{line}");
+    assert_eq!(line["client"], "127.0.0.1", "{line}");
+    let hub_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["target"].as_str().is_some_and(|t| t.starts_with("hub")))
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("127.0.0.1:"))
+        })
+        .collect();
+    assert!(
+        hub_lines.len() >= 3,
+        "connected, authenticated, disconnected: {log}"
+    );
+    let conn_id = &hub_lines[0]["conn_id"];
+    assert!(conn_id.as_str().is_some_and(|c| c.len() == 16), "{log}");
+    assert!(hub_lines.iter().all(|v| &v["conn_id"] == conn_id), "{log}");
+}
+
+#[test]
+fn text_lines_carry_the_ids_before_the_message() {
+    let server = Server::start(json!({}), &[]);
+    let r = server.client().get("/login");
+    let id = r.header("x-request-id").expect("X-Request-Id").to_owned();
+    let log = server.wait_for_log(Duration::from_secs(5), |log| log.contains(&id));
+    let line = log.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(
+        line.contains(&format!(": request_id={id} GET /login 200 ")),
+        "{line}"
+    );
+    assert!(line.ends_with(" 127.0.0.1"), "{line}");
+    // The listener's own answers, which never reach a worker, have one too.
+    let mut conn = server.raw();
+    conn.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n")
+        .expect("send");
+    let r = conn.read_response(Duration::from_secs(5)).expect("answer");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("x-request-id").map(str::len), Some(16));
 }
 
 /// Item 10 of issue 8: an unknown path was logged as sent, so

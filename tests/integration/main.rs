@@ -26,6 +26,7 @@ mod hub_v2;
 mod listener;
 mod logs;
 mod lookalikes;
+mod metrics;
 mod module_client;
 mod nginx;
 mod oidc;

@@ -2,8 +2,10 @@
 //!
 //! `RUST_LOG` selects the level (`error`, `warn`, `info`, `debug`, `trace`;
 //! default `info`). One line per record, UTC timestamp first, so that lines
-//! sort and grep well. Callers must never pass secrets (passwords, tokens,
-//! cookies, query strings, keys) into a log line.
+//! sort and grep well; `log_format: json` makes each line one JSON object
+//! (`line`). The ids a thread works for (`context`) go on every line it
+//! writes. Callers must never pass secrets (passwords, tokens, cookies,
+//! query strings, keys) into a log line or its fields.
 //!
 //! Lines are written in batches: a warning or an error goes out at once,
 //! together with everything logged before it; info lines wait at most
@@ -13,9 +15,16 @@
 //! Panics (through a hook) and exits flush first, so the lines before a
 //! stack trace are printed before it.
 
+mod context;
+mod line;
+
+pub use context::{scope, Scope};
+pub use line::Format;
+
 use crate::lock::lock;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
@@ -24,6 +33,15 @@ use std::time::Duration;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
 /// Pending bytes that are written at once, whatever their age.
 const FLUSH_BYTES: usize = 64 * 1024;
+
+/// Whether lines are JSON: set once, when the config has been read (lines
+/// before that, such as the config's own warnings, are text).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Writes every line from now on in `format`.
+pub fn set_format(format: Format) {
+    JSON.store(format == Format::Json, Ordering::Relaxed);
+}
 
 struct StderrLogger {
     level: LevelFilter,
@@ -41,14 +59,12 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let target = record.target().trim_start_matches("sse_platform::");
-        let line = format!(
-            "{} {:<5} {}: {}\n",
-            timestamp(),
-            record.level(),
-            target,
-            record.args()
-        );
+        let format = if JSON.load(Ordering::Relaxed) {
+            Format::Json
+        } else {
+            Format::Text
+        };
+        let line = line::render(format, record, &timestamp(), context::current());
         let mut pending = lock(&self.pending);
         let first = pending.is_empty();
         pending.extend_from_slice(line.as_bytes());
