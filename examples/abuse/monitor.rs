@@ -16,6 +16,7 @@ pub const PROBER_ADDRESS: u8 = 250;
 const PROBE_EVERY: Duration = Duration::from_millis(200);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+const DB_COUNT_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
@@ -75,13 +76,23 @@ pub struct Sampler(Looper<Sample>);
 
 impl Sampler {
     pub fn start(pid: u32, pg_port: u16) -> Sampler {
+        // The TCP table is the whole network namespace's: after a flood of
+        // connections it holds thousands of closing ones and takes long to
+        // read, so the database connections are counted once a second.
+        let mut db: Option<(Instant, u64)> = None;
         Sampler(Looper::start(SAMPLE_EVERY, move || {
+            let at = Instant::now();
+            if db.is_none_or(|(then, _)| at - then >= DB_COUNT_EVERY) {
+                if let Ok(n) = procfs::tcp_connections_to(pid, pg_port) {
+                    db = Some((at, n));
+                }
+            }
             Some(Sample {
-                at: Instant::now(),
+                at,
                 rss_kib: procfs::rss_kib(pid).ok()?,
                 threads: procfs::threads(pid).ok()?,
                 fds: procfs::open_fds(pid).ok()?,
-                db_conns: procfs::tcp_connections_to(pid, pg_port).ok()?,
+                db_conns: db.map_or(0, |(_, n)| n),
             })
         }))
     }
@@ -158,12 +169,16 @@ pub struct Span {
 /// the platform's own; "peak" is the largest value in between.
 pub fn span(samples: &[Sample], start: Instant, after: Instant, f: fn(&Sample) -> u64) -> Span {
     let second = Duration::from_secs(1);
+    // Without a sample in the second (the sampler was slow), the last one
+    // before its end stands for it; never a made-up zero.
     let min_in = |a: Instant, b: Instant| {
-        samples
+        let within = samples
             .iter()
             .filter(|s| s.at >= a && s.at <= b)
             .map(f)
-            .min()
+            .min();
+        within
+            .or_else(|| samples.iter().rev().find(|s| s.at <= b).map(f))
             .unwrap_or(0)
     };
     Span {
