@@ -6,11 +6,14 @@
 //! `try_get` (never the panicking `get`).
 
 pub mod modules;
+mod probe;
 pub mod resets;
 pub mod schema;
 pub mod sessions;
 pub mod templates;
 pub mod users;
+
+pub use probe::NotReady;
 
 use crate::config::PgConfig;
 use postgres::error::SqlState;
@@ -107,6 +110,7 @@ impl From<r2d2::Error> for DbError {
 /// The pool of synchronous PostgreSQL connections.
 pub struct Db {
     pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    probe: probe::Probe,
 }
 
 impl Db {
@@ -132,7 +136,10 @@ impl Db {
             .connection_timeout(cfg.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
-        Db { pool }
+        Db {
+            pool,
+            probe: probe::Probe::default(),
+        }
     }
 
     pub fn conn(&self) -> Result<Conn, DbError> {

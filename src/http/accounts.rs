@@ -9,11 +9,11 @@ use super::routes::Lane;
 use super::validate;
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
-use crate::clock::unix_now;
 use serde_json::json;
 use std::time::Instant;
 

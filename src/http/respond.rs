@@ -22,7 +22,12 @@ pub(super) fn respond(rq: tiny_http::Request, reply: Reply, started: Instant, cl
         log::debug!("answer not delivered: {e}");
     }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    log::info!("{method} {path} {status} {ms:.1}ms {client}");
+    let level = if routes::is_quiet(&path) {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    log::log!(level, "{method} {path} {status} {ms:.1}ms {client}");
 }
 
 /// A method for the log: a client may send any word as one.

@@ -7,8 +7,8 @@ use super::envelope::{self, Refused};
 use super::events::Protocol;
 use super::registrations;
 use crate::auth::AuthError;
-use crate::db::{users, DbError};
 use crate::clock::unix_now;
+use crate::db::{users, DbError};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 

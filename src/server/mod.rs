@@ -7,11 +7,11 @@ use crate::auth::limiter::Limiter;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::SessionStore;
 use crate::cli::ServeArgs;
+use crate::clock::unix_now;
 use crate::config::{Config, ConfigError};
 use crate::ctx::Ctx;
 use crate::db::{schema, users, Db};
 use crate::hub::Hub;
-use crate::clock::unix_now;
 use crate::net::tls::TlsError;
 pub use error::{AdminError, StartError};
 

@@ -14,6 +14,7 @@ mod cookie_secure;
 mod db_outage;
 mod dev_mode;
 mod garbage;
+mod health;
 mod hostile_connections;
 mod hostile_http;
 mod hub;
