@@ -22,6 +22,7 @@ mod hub_hold_abuse;
 mod hub_original;
 mod hub_resilience;
 mod hub_v2;
+mod lifecycle;
 mod listener;
 mod logs;
 mod lookalikes;
