@@ -3,6 +3,7 @@
 
 use super::AuthError;
 use crate::metrics::METRICS;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Runs one bcrypt computation and adds its time to the metrics.
@@ -17,12 +18,28 @@ pub struct Passwords {
     cost: u32,
     /// A hash of nothing in particular, verified against when an account does
     /// not exist so that a failed login takes the same time either way.
-    dummy_hash: String,
+    /// Computed on a thread of its own at start (a quarter second at cost
+    /// 12, which start-up need not wait for); a login that needs it sooner
+    /// waits for that thread.
+    dummy_hash: Arc<OnceLock<String>>,
 }
+
+/// The text behind the dummy hash.
+const DUMMY: &str = "timing equaliser";
 
 impl Passwords {
     pub fn new(cost: u32) -> Result<Self, AuthError> {
-        let dummy_hash = bcrypt::hash("timing equaliser", cost)?;
+        if !(4..=31).contains(&cost) {
+            return Err(bcrypt::BcryptError::CostNotAllowed(cost).into());
+        }
+        let dummy_hash = Arc::new(OnceLock::new());
+        let filling = dummy_hash.clone();
+        // If no thread can start, the first login without an account fills it.
+        let _ = std::thread::Builder::new()
+            .name("hash-dummy".into())
+            .spawn(move || {
+                filling.get_or_init(|| dummy_of(cost));
+            });
         Ok(Passwords { cost, dummy_hash })
     }
 
@@ -50,7 +67,8 @@ impl Passwords {
 
     /// Spends the time of one verification, for accounts that do not exist.
     pub fn verify_nothing(&self, password: &str) {
-        let _ = timed(|| bcrypt::verify(password, &self.dummy_hash));
+        let dummy = self.dummy_hash.get_or_init(|| dummy_of(self.cost));
+        let _ = timed(|| bcrypt::verify(password, dummy));
     }
 
     /// Whether a stored hash is cheaper than the configured cost, so that a
@@ -63,6 +81,12 @@ impl Passwords {
 /// The cost field of `$2b$12$...`.
 fn hash_cost(hash: &str) -> Option<u32> {
     hash.split('$').nth(2)?.parse().ok()
+}
+
+/// A hash of `DUMMY` at `cost` (checked in `Passwords::new`; a failure
+/// leaves it empty, which verifies as nothing at once).
+fn dummy_of(cost: u32) -> String {
+    bcrypt::hash(DUMMY, cost).unwrap_or_default()
 }
 
 #[cfg(test)]

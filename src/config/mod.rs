@@ -134,6 +134,8 @@ pub struct Config {
     /// How long a whole request (head and body) may take to arrive.
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
+    /// How long a stop waits for requests in flight and module connections.
+    pub shutdown: Duration,
     pub max_body_bytes: usize,
     /// Size and number of the templates modules store.
     pub templates: TemplateLimits,
@@ -235,6 +237,7 @@ impl Config {
             header_timeout: f.secs("header_timeout_seconds", 10, 1, 3600)?,
             body_timeout: f.secs("body_timeout_seconds", 20, 1, 3600)?,
             idle_timeout: f.secs("idle_timeout_seconds", 60, 1, 86_400)?,
+            shutdown: f.secs("shutdown_seconds", 10, 0, 3600)?,
             max_body_bytes: f.int("max_body_bytes", 1 << 20, 1024, 1 << 30)?,
             templates: templates::templates(&mut f)?,
             worker_threads: f.int("worker_threads", default_workers(), 1, 1024)?,

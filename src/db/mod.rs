@@ -7,11 +7,14 @@
 
 pub mod modules;
 pub mod notify;
+mod probe;
 pub mod resets;
 pub mod schema;
 pub mod sessions;
 pub mod templates;
 pub mod users;
+
+pub use probe::NotReady;
 
 use crate::config::PgConfig;
 use postgres::error::SqlState;
@@ -142,6 +145,7 @@ pub fn connect_once(cfg: &PgConfig) -> Result<(), DbError> {
 /// The pool of synchronous PostgreSQL connections.
 pub struct Db {
     pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    probe: probe::Probe,
 }
 
 impl Db {
@@ -157,7 +161,10 @@ impl Db {
             .connection_timeout(cfg.checkout_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
-        Db { pool }
+        Db {
+            pool,
+            probe: probe::Probe::default(),
+        }
     }
 
     /// A connection from the pool; a checkout that finds none idle waits

@@ -11,6 +11,7 @@ mod caller;
 mod dispatch;
 pub mod error;
 mod google;
+mod health;
 mod lane;
 mod metrics;
 mod pages;

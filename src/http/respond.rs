@@ -36,7 +36,14 @@ pub(super) fn respond(
     METRICS.request_seconds.observe(took);
     let ms = took.as_secs_f64() * 1000.0;
     let rounded = (ms * 10.0).round() / 10.0;
-    log::info!(
+    // Health checks come every few seconds: their lines would drown the rest.
+    let level = if routes::is_quiet(&path) {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    log::log!(
+        level,
         method = method, route = path.as_str(), status = status, ms = rounded, client = client.as_str();
         "{method} {path} {status} {ms:.1}ms {client}"
     );

@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, google, metrics, pages, reset, templates};
+use super::{accounts, admin, google, health, metrics, pages, reset, templates};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -91,7 +91,13 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Get, "/template", Lane::Fast, templates::get),
     (Method::Get, "/openapi.yaml", Lane::Fast, pages::openapi),
     (Method::Get, "/metrics", Lane::Fast, metrics::metrics),
+    (Method::Get, "/healthz", Lane::Fast, health::healthz),
+    (Method::Get, "/readyz", Lane::Fast, health::readyz),
+    (Method::Get, "/health", Lane::Fast, health::health),
 ];
+
+/// Probed every few seconds by monitors: their access lines are debug-level.
+const QUIET: [&str; 3] = ["/healthz", "/readyz", "/health"];
 
 const ASSET_PREFIXES: [&str; 4] = ["/css/", "/img/", "/html/", "/javascripts/"];
 
@@ -140,6 +146,11 @@ fn find(method: Method, path: &str) -> Option<(Lane, Handler)> {
         .iter()
         .find(|(m, p, _, _)| *m == method && *p == path)
         .map(|&(_, _, lane, handler)| (lane, handler))
+}
+
+/// Whether `path`'s access line is debug-level rather than info.
+pub fn is_quiet(path: &str) -> bool {
+    QUIET.contains(&path)
 }
 
 /// The lane a request is routed to, before its admission checks.

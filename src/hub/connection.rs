@@ -220,6 +220,14 @@ impl Connection<'_> {
                     return "no valid signed message in time".into();
                 }
             }
+            if self.peer.is_leaving() {
+                let _ = ws.close(Some(CloseFrame {
+                    code: tungstenite::protocol::frame::coding::CloseCode::Away,
+                    reason: "platform stopping".into(),
+                }));
+                let _ = ws.flush();
+                return "platform stopping".into();
+            }
             if self.peer.is_kicked() {
                 let _ = ws.close(Some(CloseFrame {
                     code: tungstenite::protocol::frame::coding::CloseCode::Policy,

@@ -117,6 +117,12 @@ impl Hub {
         Value::Object(map)
     }
 
+    /// The platform is stopping: every module connection closes with 1001
+    /// (going away), so its client reconnects to the next run at once.
+    pub fn go_away(&self) {
+        self.peers.go_away();
+    }
+
     /// Re-reads verify_keys.json and disconnects modules whose key went
     /// away.
     pub fn reload_keys(&self) {

@@ -63,6 +63,8 @@ pub struct Peer {
     hold: HoldLimits,
     wake: OwnedFd,
     kicked: AtomicBool,
+    /// The platform is stopping: close with 1001 so the module reconnects.
+    leaving: AtomicBool,
 }
 
 impl Peer {
@@ -196,6 +198,11 @@ impl Peer {
         self.kicked.load(Ordering::SeqCst)
     }
 
+    /// Whether the platform is stopping (see `Peers::go_away`).
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(Ordering::SeqCst)
+    }
+
     /// The oldest queued message.
     pub fn pop(&self) -> Option<Utf8Bytes> {
         lock(&self.outbox).queue.pop_front()
@@ -281,6 +288,7 @@ impl Peers {
             hold,
             wake,
             kicked: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
         });
         lock(&self.map).insert(peer.id, peer.clone());
         Ok(peer)
@@ -333,6 +341,15 @@ impl Peers {
             sent |= peer.push(msg.clone());
         }
         sent
+    }
+
+    /// Asks every connection to close with 1001 (going away); each is
+    /// woken once.
+    pub fn go_away(&self) {
+        for peer in self.matching(|p| !p.leaving.load(Ordering::SeqCst)) {
+            peer.leaving.store(true, Ordering::SeqCst);
+            peer.signal();
+        }
     }
 
     /// Kicks every connection authenticated as one of `modules`.

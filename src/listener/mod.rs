@@ -19,8 +19,9 @@ use crate::net::transport::Transport;
 pub use backends::Backends;
 use slots::{PerAddress, Slot, Slots};
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack of a connection thread: its work is parsing and TLS, not recursion.
 pub(crate) const CONNECTION_STACK: usize = 256 * 1024;
@@ -59,16 +60,45 @@ struct Shared {
     websocket: Arc<WebSocketHandler>,
 }
 
-/// Accepts connections forever: HTTP goes through `backend` to tiny_http,
-/// a module's WebSocket to `websocket`. An accept error (EMFILE,
+/// Ends the accept loop from another thread (a signal's): the listening
+/// socket is shut down, which refuses new connections and wakes `accept`.
+#[derive(Clone)]
+pub struct Stop {
+    stopping: Arc<AtomicBool>,
+    socket: Arc<TcpListener>,
+}
+
+impl Stop {
+    pub fn new(listener: &TcpListener) -> std::io::Result<Stop> {
+        Ok(Stop {
+            stopping: Arc::new(AtomicBool::new(false)),
+            socket: Arc::new(listener.try_clone()?),
+        })
+    }
+
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Err(e) = rustix::net::shutdown(&*self.socket, rustix::net::Shutdown::Read) {
+            log::warn!("cannot shut the listening socket: {e}");
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Accepts connections until `stop`: HTTP goes through `backend` to
+/// tiny_http, a module's WebSocket to `websocket`. An accept error (EMFILE,
 /// ECONNABORTED) is logged and followed by a short pause, never by leaving
-/// the loop.
+/// the loop. Returns the open connections, for `drain`.
 pub fn run(
     settings: Settings,
     listener: TcpListener,
     backend: Arc<Backends>,
     websocket: Arc<WebSocketHandler>,
-) {
+    stop: &Stop,
+) -> Arc<Slots> {
     let slots = Slots::new(settings.max_connections, settings.max_connections_per_ip);
     let shared = Arc::new(Shared {
         tls: settings.tls,
@@ -77,8 +107,12 @@ pub fn run(
         websocket,
     });
     loop {
+        if stop.is_stopped() {
+            return slots;
+        }
         let (tcp, peer) = match listener.accept() {
             Ok(accepted) => accepted,
+            Err(_) if stop.is_stopped() => return slots,
             Err(e) => {
                 log::warn!("accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));
@@ -104,5 +138,21 @@ pub fn run(
         if let Err(e) = spawned {
             log::error!("cannot start a connection thread: {e}");
         }
+    }
+}
+
+/// After `run` returned: waits until no connection carries a request or a
+/// module, for at most `limit`, closing idle keep-alive connections as they
+/// become idle; `each_round` runs every round (the hub's close frames, for
+/// modules that connected meanwhile). Returns how many were still busy.
+pub fn drain(slots: &Slots, limit: Duration, mut each_round: impl FnMut()) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        each_round();
+        let busy = slots.close_idle();
+        if busy == 0 || Instant::now() >= deadline {
+            return busy;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

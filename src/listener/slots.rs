@@ -156,6 +156,25 @@ impl Slots {
     pub fn open(&self) -> usize {
         lock(&self.table).open.len()
     }
+
+    /// For a stop: closes the connections idle between requests and counts
+    /// those that still carry something (a request arriving or answered, a
+    /// module); a connection still in its handshake counts as arriving.
+    pub fn close_idle(&self) -> usize {
+        let mut table = lock(&self.table);
+        let idle: Vec<u64> = table
+            .open
+            .iter()
+            .filter(|(_, e)| Phase::from_u8(e.phase.load(Ordering::Relaxed)) == Phase::Idle)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in idle {
+            if let Some(entry) = table.remove(id) {
+                let _ = entry.socket.shutdown(Shutdown::Both);
+            }
+        }
+        table.open.len()
+    }
 }
 
 impl Table {

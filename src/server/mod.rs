@@ -19,6 +19,7 @@ pub use error::{AdminError, StartError};
 mod check;
 mod error;
 mod listen;
+mod signals;
 use crate::{http, listener};
 use std::io::Write;
 use std::net::TcpListener;
@@ -40,7 +41,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             log::warn!("DEVELOPER MODE: every request without a session acts as an ADMINISTRATOR. Never use --dev in production.");
         }
     }
-    let tls = tls_config(&config)?;
+    let (tls, certs) = tls_config(&config)?.unzip();
     let db = Arc::new(Db::new(&config.pg));
     log::info!(
         "db: connecting to {}:{}/{} as {}",
@@ -114,14 +115,17 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     let backends = listener::Backends::start(backend.socket.clone())
         .map_err(StartError::io("backend sweeper"))?;
     // Before the listening line: whoever reads it may signal us at once.
-    stop_on_signals(backend.dir().to_owned())?;
+    let stop = listener::Stop::new(&tcp).map_err(StartError::io("listening socket"))?;
+    signals::watch(stop.clone(), backend.dir().to_owned(), certs)?;
     start_janitor(ctx.clone())?;
     announce(&ctx);
     let settings = listener_settings(&ctx.config, ctx.tls.clone());
+    let served = ctx.clone();
     let websocket = move |client, head, rest, peer, slot: &_| {
-        crate::hub::connection::serve(&ctx, client, head, rest, peer, slot)
+        crate::hub::connection::serve(&served, client, head, rest, peer, slot)
     };
-    listener::run(settings, tcp, backends, Arc::new(websocket));
+    let slots = listener::run(settings, tcp, backends, Arc::new(websocket), &stop);
+    signals::finish(&ctx, &slots, backend.dir());
     Ok(())
 }
 
@@ -140,7 +144,10 @@ fn listener_settings(c: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> list
     }
 }
 
-fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
+/// The TLS configuration and the store its certificate is reloaded into.
+type Tls = (Arc<rustls::ServerConfig>, Arc<crate::net::tls::CertStore>);
+
+fn tls_config(config: &Config) -> Result<Option<Tls>, StartError> {
     match (&config.ssl_cert, &config.ssl_key, config.tls) {
         (Some(cert), Some(key), true) => Ok(Some(
             crate::net::tls::server_config(cert, key).map_err(StartError::Tls)?,
@@ -235,25 +242,6 @@ fn raise_fd_limit() {
             log::warn!("cannot raise the open-files limit: {e}");
         }
     }
-}
-
-/// SIGTERM and SIGINT end the process after removing the private socket
-/// folder; connections are cut, sessions are safe in the database.
-fn stop_on_signals(socket_dir: std::path::PathBuf) -> Result<(), StartError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-        .map_err(StartError::io("signal handler"))?;
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                log::info!("stopping on signal {signal}");
-                let _ = std::fs::remove_dir_all(&socket_dir);
-                crate::logger::flush();
-                std::process::exit(0);
-            }
-        });
-    spawned.map(drop).map_err(StartError::io("signal thread"))
 }
 
 /// Sweeps expired sessions every `session_sweep_seconds`.

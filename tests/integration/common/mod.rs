@@ -40,7 +40,7 @@ pub mod smtp;
 pub use client::{Client, Resp};
 pub use db::{PgCluster, TestDb};
 pub use process::{run_to_exit, Exited};
-pub use raw::{tls_handshake, RawConn, Stream};
+pub use raw::{tls_handshake, RawConn, Stream, TlsStream};
 pub use server::{self_signed_cert, Server, Setup, ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, BIN};
 
 use serde_json::Value;

@@ -383,6 +383,34 @@ impl Server {
         status
     }
 
+    /// Sends `signal` (`TERM`, `INT`, `HUP`) without waiting.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("server running").to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+    }
+
+    /// Waits for the process to exit by itself; `None` if it still runs
+    /// after `timeout` (it is left running).
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self
+                .running
+                .as_mut()
+                .and_then(|r| r.child.try_wait().ok().flatten());
+            status.is_some()
+        });
+        if status.is_some() {
+            if let Some(mut running) = self.running.take() {
+                running.join();
+            }
+        }
+        status
+    }
+
     /// Kills the process and waits for it; the log stays readable.
     pub fn stop(&mut self) {
         if let Some(mut running) = self.running.take() {
