@@ -10,19 +10,6 @@ use std::path::Path;
 
 const CONTRACT: &str = include_str!("../../docs/openapi.yaml");
 
-/// Routes of issue 11 items 2 and 3 that the contract specifies ahead of
-/// the branches that add them; each is checked like any other once the
-/// route table has it.
-const PENDING: [(&str, &str); 4] = [
-    ("get", "/healthz"),
-    ("get", "/readyz"),
-    ("get", "/health"),
-    ("get", "/metrics"),
-];
-
-/// Reason words the contract names for those pending routes.
-const PENDING_REASONS: [&str; 1] = ["not_ready"];
-
 /// The contract's operations, read by its layout: a path is a line
 /// `  /path:` under `paths:`, an operation a line `    method:` below it.
 fn contract_operations() -> BTreeSet<(String, String)> {
@@ -57,16 +44,9 @@ fn the_contract_names_exactly_the_routes_of_the_table() {
         .collect();
     let contract = contract_operations();
     assert!(contract.len() > 20, "read too few operations: {contract:?}");
-    let pending: BTreeSet<(String, String)> = PENDING
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-        .collect();
     let missing: Vec<_> = table.difference(&contract).collect();
     assert!(missing.is_empty(), "routes the contract lacks: {missing:?}");
-    let extra: Vec<_> = contract
-        .difference(&table)
-        .filter(|op| !pending.contains(*op))
-        .collect();
+    let extra: Vec<_> = contract.difference(&table).collect();
     assert!(extra.is_empty(), "operations no route answers: {extra:?}");
 }
 
@@ -153,7 +133,6 @@ fn the_contract_names_every_reason_word_and_no_other() {
     };
     let unused: Vec<_> = contract
         .iter()
-        .filter(|w| !PENDING_REASONS.contains(&w.as_str()))
         .filter(|w| !all_source.contains(&format!("\"{w}\"")))
         .collect();
     assert!(unused.is_empty(), "reasons no code answers: {unused:?}");
