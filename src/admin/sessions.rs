@@ -39,6 +39,25 @@ pub fn list(db: &Db, user: Option<&str>) -> Result<Output, Error> {
     })
 }
 
+/// Deletes every session of `user_id` in `tx` and announces each end with
+/// `reason`, for the running server to pass on; returns how many ended.
+pub(super) fn end_all(
+    tx: &mut postgres::Transaction<'_>,
+    user_id: i32,
+    reason: EndReason,
+) -> Result<usize, Error> {
+    let ended = sql::delete_for_user(tx, user_id)?;
+    for row in &ended {
+        let change = Change::SessionEnded {
+            user_id: row.user_id,
+            token_hash: row.token_hash.clone(),
+            reason: reason.word().to_owned(),
+        };
+        announce(tx, &change)?;
+    }
+    Ok(ended.len())
+}
+
 /// Ends every session of `name`; a running server refuses them at once
 /// and modules hear `session_ended` (reason `revoked`) for each, then
 /// `user_sessions_revoked`.
@@ -46,18 +65,9 @@ pub fn end(db: &Db, name: &str) -> Result<Output, Error> {
     let mut conn = db.conn()?;
     let mut tx = conn.transaction()?;
     let user = one_user(&mut tx, name)?;
-    let ended = sql::delete_for_user(&mut tx, user.id)?;
-    for row in &ended {
-        let change = Change::SessionEnded {
-            user_id: row.user_id,
-            token_hash: row.token_hash.clone(),
-            reason: EndReason::Revoked.word().to_owned(),
-        };
-        announce(&mut tx, &change)?;
-    }
+    let n = end_all(&mut tx, user.id, EndReason::Revoked)?;
     announce(&mut tx, &Change::SessionsRevoked { user_id: user.id })?;
     tx.commit()?;
-    let n = ended.len();
     Ok(Output {
         text: format!("ended {n} sessions of '{name}'"),
         json: json!({"name": name, "user_id": user.id, "sessions_ended": n}),

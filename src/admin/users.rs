@@ -116,19 +116,10 @@ pub fn delete(db: &Db, name: &str) -> Result<Output, Error> {
     let mut conn = db.conn()?;
     let mut tx = conn.transaction()?;
     let user = one_user(&mut tx, name)?;
-    let ended = sql::delete_for_user(&mut tx, user.id)?;
-    for row in &ended {
-        let change = Change::SessionEnded {
-            user_id: row.user_id,
-            token_hash: row.token_hash.clone(),
-            reason: EndReason::AccountDeleted.word().to_owned(),
-        };
-        announce(&mut tx, &change)?;
-    }
+    let n = super::sessions::end_all(&mut tx, user.id, EndReason::AccountDeleted)?;
     users::delete(&mut tx, user.id)?;
     announce(&mut tx, &Change::UserDeleted { user_id: user.id })?;
     tx.commit()?;
-    let n = ended.len();
     Ok(Output {
         text: format!("deleted user '{name}' (id {}, {n} sessions ended)", user.id),
         json: json!({"deleted": user_json(&user), "sessions_ended": n}),
