@@ -8,18 +8,8 @@ use crate::config::Config;
 use crate::db::notify::{announce, Change};
 use crate::db::users::{self, CreateError, Role, User};
 use crate::db::{sessions as sql, Db};
-use crate::http::validate;
+use crate::http::{user_json, validate};
 use serde_json::{json, Value};
-
-fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "name": user.name,
-        "email": user.email,
-        "role": user.role.as_str(),
-        "google_user": user.google_user,
-    })
-}
 
 fn user_line(user: &User) -> String {
     let google = if user.google_user { "  (Google)" } else { "" };

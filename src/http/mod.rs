@@ -27,6 +27,8 @@ mod templates;
 pub mod validate;
 mod workers;
 
+/// A user in the JSON shape the API answers, for the CLI's `--json` too.
+pub use accounts::user_json;
 pub use routes::endpoints;
 pub use socket::Backend;
 
