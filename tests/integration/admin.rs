@@ -218,14 +218,6 @@ fn create_admin_without_admin_keys_exits_2_naming_the_key() {
         Ok(_) => panic!("started without platform_admin_email"),
         Err(exited) => exited,
     };
-    assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
-    exited.assert_no_panic();
-    let errors: Vec<&str> = exited
-        .stderr_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("sse-platform:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line:\n{}", exited.stderr);
-    assert!(errors[0].contains("platform_admin_email"), "{}", errors[0]);
+    exited.assert_one_error_naming("platform_admin_email");
     assert_eq!(admin_count(&db), 0);
 }

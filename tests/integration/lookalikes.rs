@@ -266,18 +266,6 @@ fn create_admin_refuses_a_look_alike_of_an_existing_account() {
         Ok(_) => panic!("created an admin next to 'ADMIN'"),
         Err(exited) => exited,
     };
-    assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
-    exited.assert_no_panic();
-    let errors: Vec<&str> = exited
-        .stderr_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("sse-platform:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", exited.stderr);
-    assert!(
-        errors[0].contains("platform_admin_username"),
-        "{}",
-        errors[0]
-    );
+    exited.assert_one_error_naming("platform_admin_username");
     assert_eq!(user_count(&db), 1);
 }

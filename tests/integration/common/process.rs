@@ -24,6 +24,20 @@ impl Exited {
             .collect()
     }
 
+    /// Asserts the process refused to start as the CLI should: exit 2, no
+    /// panic, and exactly one `sse-platform:` error line, naming `key`.
+    pub fn assert_one_error_naming(&self, key: &str) {
+        assert_eq!(self.status.code(), Some(2), "{}", self.stderr);
+        self.assert_no_panic();
+        let errors: Vec<&str> = self
+            .stderr_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("sse-platform:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "one error line:\n{}", self.stderr);
+        assert!(errors[0].contains(key), "{}", errors[0]);
+    }
+
     /// Asserts no panic message or backtrace reached stderr.
     pub fn assert_no_panic(&self) {
         for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
