@@ -17,12 +17,14 @@ mod mail;
 mod oidc;
 mod permissions;
 mod templates;
+mod totp;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 pub use permissions::{ModulePermissions, Permission, RequestType};
 pub use templates::TemplateLimits;
+pub use totp::{SecretKey, TotpConfig};
 
 /// `log_format`: `text` (the default) or `json`.
 fn log_json(f: &mut Fields) -> Result<bool, ConfigError> {
@@ -158,6 +160,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// `log_format`: one line of text per event, or one JSON object.
     pub log_json: bool,
+    /// Two-factor sign-in with TOTP (`totp_*` keys).
+    pub totp: TotpConfig,
 }
 
 /// A configuration that cannot be used.
@@ -264,6 +268,7 @@ impl Config {
             reset: mail::reset(&mut f)?,
             oidc: oidc::oidc(&mut f, &base)?,
             log_json: log_json(&mut f)?,
+            totp: totp::totp(&mut f, &base)?,
         };
         config.check(&mut f)?;
         for key in f.unknown_keys() {

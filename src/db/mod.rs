@@ -12,6 +12,7 @@ pub mod resets;
 pub mod schema;
 pub mod sessions;
 pub mod templates;
+pub mod totp;
 pub mod users;
 
 pub use probe::NotReady;

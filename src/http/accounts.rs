@@ -71,7 +71,8 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
             .map_err(taken)?;
     log::info!("registered user {}", user.id);
-    signed_in(ctx, req, &user)
+    // A role that requires TOTP enrols before its first session.
+    super::totp::after_first_factor(ctx, req, &user)
 }
 
 /// The answer to an account that cannot be created.
@@ -120,7 +121,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
                 ctx.login_pair_failures.forget(&attempt.pair(key));
             }
             upgrade_hash(ctx, &creds, attempt.password);
-            signed_in(ctx, req, &creds.user)
+            super::totp::after_first_factor(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();
