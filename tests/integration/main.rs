@@ -38,3 +38,4 @@ mod schemas;
 mod templates;
 mod token_ttl;
 mod tokens;
+mod totp;
