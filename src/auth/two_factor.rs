@@ -70,6 +70,22 @@ pub struct Enrolment {
     pub qr_svg: String,
 }
 
+/// A second step that failed: why, and whose challenge it was when known.
+#[derive(Debug)]
+pub struct Refused {
+    pub user_id: Option<i32>,
+    pub error: TotpError,
+}
+
+impl<E: Into<TotpError>> From<E> for Refused {
+    fn from(e: E) -> Self {
+        Refused {
+            user_id: None,
+            error: e.into(),
+        }
+    }
+}
+
 /// How a second step or a check was passed.
 pub struct Passed {
     pub user_id: i32,
@@ -191,21 +207,25 @@ impl TwoFactor<'_> {
         challenge: &str,
         proof: &str,
         now: i64,
-    ) -> Result<Passed, TotpError> {
+    ) -> Result<Passed, Refused> {
         let key = self.key()?;
         if !looks_like_token(challenge) {
-            return Err(TotpError::ChallengeNotValid);
+            return Err(TotpError::ChallengeNotValid.into());
         }
         let hash = TokenHash::of(challenge).0;
         let mut conn = self.db.conn()?;
         let mut tx = conn.transaction().map_err(DbError::from)?;
         let Some(found) = store::challenge(&mut tx, &hash, now)? else {
-            return Err(TotpError::ChallengeNotValid);
+            return Err(TotpError::ChallengeNotValid.into());
+        };
+        let refused = |error| Refused {
+            user_id: Some(found.user_id),
+            error,
         };
         let account = format!("user:{}", found.user_id);
         failures
             .check(&account, Instant::now())
-            .map_err(TotpError::TooMany)?;
+            .map_err(|wait| refused(TotpError::TooMany(wait)))?;
         let result = match found.purpose {
             Purpose::Code => {
                 check_in(&mut tx, key, found.user_id, proof, now).map(|recovery| (None, recovery))
@@ -216,7 +236,7 @@ impl TwoFactor<'_> {
         match result {
             Ok((recovery_codes, used_recovery_code)) => {
                 if !store::take_challenge(&mut tx, &hash)? {
-                    return Err(TotpError::ChallengeNotValid);
+                    return Err(refused(TotpError::ChallengeNotValid));
                 }
                 tx.commit().map_err(DbError::from)?;
                 Ok(Passed {
@@ -230,9 +250,9 @@ impl TwoFactor<'_> {
                 store::challenge_failed(&mut tx, &hash, max)?;
                 tx.commit().map_err(DbError::from)?;
                 failures.count(&account, Instant::now());
-                Err(e)
+                Err(refused(e))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(refused(e)),
         }
     }
 }

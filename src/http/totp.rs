@@ -13,6 +13,7 @@ use super::caller::{authenticate, authenticate_admin};
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
+use crate::audit::{Actor, Entry};
 use crate::auth::two_factor::{Enrolment, TotpError, TwoFactor};
 use crate::clock::unix_now;
 use crate::ctx::Ctx;
@@ -76,21 +77,26 @@ pub fn login_step(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let passed = match step {
         Ok(passed) => passed,
         Err(e) => {
-            // audit: login_second_step refused (Actor::Anonymous, reason word)
-            log::info!("second step refused: {e}");
-            return Err(refused(e));
+            let answer = refused(e.error);
+            let actor = e.user_id.map_or(Actor::Anonymous, Actor::User);
+            let entry = Entry::new(actor, "login_second_step").address(req.client());
+            ctx.audit.record(entry.refused(answer.reason));
+            return Err(answer);
         }
     };
     let user = users::by_id(&mut *ctx.db.conn()?, passed.user_id)?
         .ok_or(ApiError::unauthorized("totp_challenge_not_valid"))?
         .user;
-    // audit: login_second_step ok (Actor::User(user.id)); totp_enrolled when codes are new
+    let entry = |action| Entry::new(Actor::User(user.id), action).address(req.client());
+    ctx.audit.record(entry("login_second_step"));
     if passed.used_recovery_code {
+        ctx.audit.record(entry("totp_recovery_code_used"));
         log::info!("user {} used a recovery code", user.id);
     }
     let reply = signed_in(ctx, req, &user)?;
     Ok(match passed.recovery_codes {
         Some(codes) => {
+            ctx.audit.record(entry("totp_enrolled"));
             log::info!("user {} turned TOTP on at login", user.id);
             with_field(reply, "recovery_codes", json!(codes))
         }
@@ -159,7 +165,8 @@ pub fn confirm(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let codes = two_factor(ctx)
         .confirm(user.id, code, unix_now())
         .map_err(refused)?;
-    // audit: totp_enrolled (Actor::User(user.id))
+    let entry = Entry::new(Actor::User(user.id), "totp_enrolled");
+    ctx.audit.record(entry.address(req.client()));
     log::info!("user {} turned TOTP on", user.id);
     Ok(Reply::ok(
         json!({"status": 200, "success": true, "recovery_codes": codes}),
@@ -170,23 +177,35 @@ pub fn confirm(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// someone who found a signed-in browser cannot turn it off.
 pub fn disable(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let user = authenticate(ctx, req)?.user;
-    let tf = two_factor(ctx);
-    match (
-        req.param("password").filter(|p| !p.is_empty()),
-        req.param("code"),
-    ) {
-        (Some(password), _) => check_password(ctx, user.id, password)?,
-        (None, Some(code)) if !code.is_empty() => {
-            tf.check(user.id, code, unix_now()).map_err(refused)?;
+    let entry = Entry::new(Actor::User(user.id), "totp_disabled").address(req.client());
+    match turn_off(ctx, req, user.id) {
+        Ok(()) => {
+            ctx.audit.record(entry);
+            log::info!("user {} turned TOTP off", user.id);
+            Ok(Reply::ok(json!({"status": 200, "success": true})))
         }
-        _ => return Err(ApiError::missing_parameter()),
+        Err(e) => {
+            ctx.audit.record(entry.refused(e.reason));
+            Err(e)
+        }
     }
-    if !tf.remove(user.id).map_err(refused)? {
+}
+
+/// The proof that `disable` asks for, then the removal.
+fn turn_off(ctx: &Ctx, req: &Req, user_id: i32) -> Result<(), ApiError> {
+    let tf = two_factor(ctx);
+    let password = req.param("password").filter(|p| !p.is_empty());
+    match (password, req.param("code").filter(|c| !c.is_empty())) {
+        (Some(password), _) => check_password(ctx, user_id, password)?,
+        (None, Some(code)) => {
+            tf.check(user_id, code, unix_now()).map_err(refused)?;
+        }
+        (None, None) => return Err(ApiError::missing_parameter()),
+    }
+    if !tf.remove(user_id).map_err(refused)? {
         return Err(refused(TotpError::NotEnabled));
     }
-    // audit: totp_disabled (Actor::User(user.id))
-    log::info!("user {} turned TOTP off", user.id);
-    Ok(Reply::ok(json!({"status": 200, "success": true})))
+    Ok(())
 }
 
 fn check_password(ctx: &Ctx, user_id: i32, password: &str) -> Result<(), ApiError> {
@@ -213,7 +232,8 @@ pub fn admin_reset(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         return Err(ApiError::new(404, "user_not_found"));
     }
     let removed = two_factor(ctx).remove(user_id).map_err(refused)?;
-    // audit: totp_reset (Actor::User(admin.id)), target user:{user_id}
+    let entry = Entry::new(Actor::User(admin.id), "totp_reset").target(format!("user:{user_id}"));
+    ctx.audit.record(entry.address(req.client()));
     log::info!(
         "admin {} reset the second factor of user {user_id}",
         admin.id

@@ -119,6 +119,59 @@ fn signs_in(c: &Client, r: &Resp) -> Value {
     v
 }
 
+/// Waits for the audit trail to hold `actor action target outcome` (the
+/// writer batches entries); panics with the trail otherwise.
+fn audited(server: &Server, actor: &str, action: &str, target: Option<&str>, outcome: &str) {
+    let found = || {
+        let rows = server
+            .db()
+            .client()
+            .query(
+                "SELECT 1 FROM audit_events WHERE actor = $1 AND action = $2
+                 AND target IS NOT DISTINCT FROM $3 AND outcome = $4",
+                &[&actor, &action, &target, &outcome],
+            )
+            .unwrap();
+        !rows.is_empty()
+    };
+    let trail = || {
+        let rows = server
+            .db()
+            .client()
+            .query(
+                "SELECT actor, action, target, outcome FROM audit_events",
+                &[],
+            )
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                let t: Option<String> = r.get(2);
+                format!(
+                    "{} {} {t:?} {}",
+                    r.get::<_, String>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(3)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        common::wait_until(Duration::from_secs(10), found),
+        "no {actor} {action} {target:?} {outcome} in the trail:\n{}",
+        trail()
+    );
+}
+
+fn user_id(server: &Server, name: &str) -> i32 {
+    server
+        .db()
+        .client()
+        .query_one("SELECT id FROM users WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0)
+}
+
 /// Lets the test reuse steps (the replay rule is tested on its own).
 fn forget_used_steps(db: &TestDb) {
     db.client()
@@ -192,6 +245,42 @@ fn enrol_and_log_in_with_skew_replays_and_recovery_codes() {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
     assert!(log.contains("turned TOTP on"), "{log}");
+    let user = format!("user:{}", user_id(&server, "ann"));
+    audited(&server, &user, "totp_enrolled", None, "ok");
+    audited(&server, &user, "login_second_step", None, "ok");
+    audited(&server, &user, "login_second_step", None, "totp_code_used");
+    audited(
+        &server,
+        &user,
+        "login_second_step",
+        None,
+        "totp_code_not_valid",
+    );
+    audited(&server, &user, "totp_recovery_code_used", None, "ok");
+    audited(
+        &server,
+        "anonymous",
+        "login_second_step",
+        None,
+        "totp_challenge_not_valid",
+    );
+    let trail: Vec<String> = server
+        .db()
+        .client()
+        .query(
+            "SELECT concat_ws(' ', actor, action, target, address, outcome) FROM audit_events",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for secret in [text.as_str(), ch.as_str(), recovery[0].as_str(), &back] {
+        assert!(
+            !trail.iter().any(|t| t.contains(secret)),
+            "{secret} in the trail"
+        );
+    }
 }
 
 #[test]
@@ -270,13 +359,7 @@ fn a_required_role_enrols_at_login_and_an_admin_resets() {
     // Bob enrols, loses his phone, and the admin resets his second factor.
     enrol(&bob);
     challenge(&c, "bob", false);
-    let bob_id: i32 = server
-        .db()
-        .client()
-        .query_one("SELECT id FROM users WHERE name = 'bob'", &[])
-        .unwrap()
-        .get(0);
-    let id = bob_id.to_string();
+    let id = user_id(&server, "bob").to_string();
     bob.post_form("/users/totp/reset", &[("user_id", &id)])
         .assert_error(401, "user_not_admin");
     admin
@@ -319,6 +402,15 @@ fn turning_it_off_needs_the_password_or_a_code() {
     assert_eq!(r.ok_json()["success"], true);
     me.post_form("/totp/disable", &[("password", PASSWORD)])
         .assert_error(409, "totp_not_enabled");
+    let user = format!("user:{}", user_id(&server, "cy"));
+    audited(&server, &user, "totp_disabled", None, "ok");
+    audited(
+        &server,
+        &user,
+        "totp_disabled",
+        None,
+        "password_validation_failed",
+    );
 }
 
 #[test]
