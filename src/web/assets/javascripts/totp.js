@@ -18,6 +18,8 @@
       return;
     }
     const { enabled, configured, required, recovery_codes_left: left } = result.data;
+    // A server without a TOTP key shows nothing of it (unless a user still has it on).
+    $('totp-section').hidden = !configured && !enabled;
     let text;
     if (enabled) text = `Two-factor sign-in is on. Recovery codes left: ${Number(left)}.`;
     else if (!configured) text = sentence('totp_not_configured');
