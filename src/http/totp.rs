@@ -1,4 +1,5 @@
-//! Two-factor sign-in with TOTP (docs/protocol.md §1.6): enrolment from the
+//! Two-factor sign-in with TOTP (docs/protocol.md, "Two-factor sign-in"):
+//! enrolment from the
 //! user page, the login's second step, turning it off, and the
 //! administrator's reset. The codes, secrets and challenges are
 //! `auth::two_factor`'s; this file maps them to requests and answers.

@@ -1,4 +1,4 @@
-//! Two-factor sign-in with TOTP (docs/protocol.md §1.6): enrolment, the
+//! Two-factor sign-in with TOTP (docs/protocol.md, "Two-factor sign-in"): enrolment, the
 //! login's second step, clock skew, replays, recovery codes, the failure
 //! limits, a role that must enrol, the administrator's reset, and that the
 //! secret is stored sealed and never logged. Codes are computed here from
@@ -449,4 +449,51 @@ fn without_a_key_enrolment_is_not_configured_and_required_roles_refuse_to_start(
         Ok(_) => panic!("started with a short key"),
         Err(exited) => exited.assert_one_error_naming("totp_encryption_key"),
     }
+}
+
+#[test]
+fn google_sign_in_takes_the_second_step_too() {
+    use common::oidc::{claims, jwks, JwksServer, Key, CLIENT_ID};
+    let key = Key::ec("ec-totp");
+    let provider = JwksServer::start(&jwks(&[&key]));
+    let oidc = json!({"client_id": CLIENT_ID, "jwks_url": provider.url()});
+    let server = start(json!({"oidc": oidc, "totp_required_roles": ["guest"]}));
+    let c = server.client();
+    let signin = || {
+        let token = key.sign(&claims("gus@example.org", "Gus"));
+        let r = c.post_json("/google_signin", &json!({ "id_token": token }));
+        assert!(
+            r.set_cookie().is_none(),
+            "no session before the second step"
+        );
+        r.ok_json()
+    };
+    // A first sign-in makes a guest, a required role: enrolment first.
+    let v = signin();
+    assert_eq!(
+        (v["totp_required"].clone(), v["totp_enrol"].clone()),
+        (json!(true), json!(true))
+    );
+    let ch = v["challenge"].as_str().unwrap().to_owned();
+    let e = c
+        .post_form("/login/totp/enrol", &[("challenge", &ch)])
+        .ok_json();
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(e["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let t = fresh_step();
+    let v = signs_in(&c, &step(&c, &ch, &code(&secret, t)));
+    let me = c.token(v["access_token"].as_str().unwrap());
+    let recovery = v["recovery_codes"][0].as_str().unwrap().to_owned();
+
+    let v = signin();
+    assert_eq!(v["totp_enrol"], false, "{v}");
+    let ch = v["challenge"].as_str().unwrap().to_owned();
+    signs_in(&c, &step(&c, &ch, &code(&secret, t + 1)));
+    // No password to turn it off with: a code (here a recovery code) does it.
+    me.post_form("/totp/disable", &[("password", "anything at all")])
+        .assert_error(400, "google_account_has_no_password");
+    let r = me.post_form("/totp/disable", &[("code", &recovery)]);
+    assert_eq!(r.ok_json()["success"], true);
+    assert_eq!(me.get("/totp").ok_json()["enabled"], false);
 }
