@@ -233,26 +233,42 @@ impl TwoFactor<'_> {
             Purpose::Enrol => confirm_in(&mut tx, key, found.user_id, proof, now)
                 .map(|codes| (Some(codes), false)),
         };
+        let count = || failures.count(&account, Instant::now());
+        let (recovery_codes, used_recovery_code) =
+            self.settle(tx, &hash, result, count).map_err(refused)?;
+        Ok(Passed {
+            user_id: found.user_id,
+            recovery_codes,
+            used_recovery_code,
+        })
+    }
+
+    /// Ends a second step in its transaction: a pass uses the challenge up
+    /// (once, even if two requests raced); a wrong code counts against it
+    /// (and, through `count`, against the account) and may end it.
+    fn settle<T>(
+        &self,
+        mut tx: postgres::Transaction<'_>,
+        hash: &[u8],
+        result: Result<T, TotpError>,
+        count: impl FnOnce(),
+    ) -> Result<T, TotpError> {
         match result {
-            Ok((recovery_codes, used_recovery_code)) => {
-                if !store::take_challenge(&mut tx, &hash)? {
-                    return Err(refused(TotpError::ChallengeNotValid));
+            Ok(passed) => {
+                if !store::take_challenge(&mut tx, hash)? {
+                    return Err(TotpError::ChallengeNotValid);
                 }
                 tx.commit().map_err(DbError::from)?;
-                Ok(Passed {
-                    user_id: found.user_id,
-                    recovery_codes,
-                    used_recovery_code,
-                })
+                Ok(passed)
             }
             Err(e @ (TotpError::WrongCode | TotpError::CodeUsed)) => {
                 let max = self.config.challenge_max_failures as i32;
-                store::challenge_failed(&mut tx, &hash, max)?;
+                store::challenge_failed(&mut tx, hash, max)?;
                 tx.commit().map_err(DbError::from)?;
-                failures.count(&account, Instant::now());
-                Err(refused(e))
+                count();
+                Err(e)
             }
-            Err(e) => Err(refused(e)),
+            Err(e) => Err(e),
         }
     }
 }

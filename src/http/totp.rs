@@ -154,6 +154,10 @@ pub fn status(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// POST /totp/enrol: a new secret for the caller (not yet on).
 pub fn enrol(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let user = authenticate(ctx, req)?.user;
+    // `--dev`'s administrator has no row to hang a secret on.
+    if users::by_id(&mut *ctx.db.conn()?, user.id)?.is_none() {
+        return Err(ApiError::new(404, "user_not_found"));
+    }
     let enrolment = two_factor(ctx).start(&user, unix_now()).map_err(refused)?;
     Ok(Reply::ok(enrolment_json(&enrolment)))
 }

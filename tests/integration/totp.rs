@@ -6,47 +6,12 @@
 
 use crate::common;
 
+use common::totp::{audited, code, fresh_step, hotp, step_now, user_id, wrong_code};
 use common::{run_to_exit, Client, Resp, Server, Setup, TestDb, ADMIN_NAME, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const PASSWORD: &str = "totp password 1";
-
-/// RFC 4226 HOTP with ring's HMAC-SHA1, six digits (independent of the
-/// server's code on purpose).
-fn hotp(secret: &[u8], counter: u64) -> u32 {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
-    let tag = ring::hmac::sign(&key, &counter.to_be_bytes());
-    let mac = tag.as_ref();
-    let i = (mac[19] & 0xf) as usize;
-    let n = u32::from_be_bytes([mac[i] & 0x7f, mac[i + 1], mac[i + 2], mac[i + 3]]);
-    n % 1_000_000
-}
-
-fn step_now() -> i64 {
-    common::unix_now() / 30
-}
-
-fn code(secret: &[u8], step: i64) -> String {
-    format!("{:06}", hotp(secret, step as u64))
-}
-
-/// Waits, if needed, until at least 5 s of the current step are left, so
-/// that the step the test computes is the one the server sees.
-fn fresh_step() -> i64 {
-    common::wait_until(Duration::from_secs(10), || common::unix_now() % 30 < 25);
-    step_now()
-}
-
-/// A six-digit code that is none of the steps around now.
-fn wrong_code(secret: &[u8]) -> String {
-    let t = step_now();
-    let near: Vec<String> = (t - 2..=t + 2).map(|s| code(secret, s)).collect();
-    (0..)
-        .map(|n| format!("{:06}", (hotp(secret, t as u64) + 1 + n) % 1_000_000))
-        .find(|c| !near.contains(c))
-        .unwrap_or_default()
-}
 
 #[test]
 fn rfc_6238_appendix_b_vectors() {
@@ -117,59 +82,6 @@ fn signs_in(c: &Client, r: &Resp) -> Value {
     assert!(r.set_cookie().is_some());
     assert_eq!(c.token(token).get("/me").status, 200);
     v
-}
-
-/// Waits for the audit trail to hold `actor action target outcome` (the
-/// writer batches entries); panics with the trail otherwise.
-fn audited(server: &Server, actor: &str, action: &str, target: Option<&str>, outcome: &str) {
-    let found = || {
-        let rows = server
-            .db()
-            .client()
-            .query(
-                "SELECT 1 FROM audit_events WHERE actor = $1 AND action = $2
-                 AND target IS NOT DISTINCT FROM $3 AND outcome = $4",
-                &[&actor, &action, &target, &outcome],
-            )
-            .unwrap();
-        !rows.is_empty()
-    };
-    let trail = || {
-        let rows = server
-            .db()
-            .client()
-            .query(
-                "SELECT actor, action, target, outcome FROM audit_events",
-                &[],
-            )
-            .unwrap();
-        rows.iter()
-            .map(|r| {
-                let t: Option<String> = r.get(2);
-                format!(
-                    "{} {} {t:?} {}",
-                    r.get::<_, String>(0),
-                    r.get::<_, String>(1),
-                    r.get::<_, String>(3)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert!(
-        common::wait_until(Duration::from_secs(10), found),
-        "no {actor} {action} {target:?} {outcome} in the trail:\n{}",
-        trail()
-    );
-}
-
-fn user_id(server: &Server, name: &str) -> i32 {
-    server
-        .db()
-        .client()
-        .query_one("SELECT id FROM users WHERE name = $1", &[&name])
-        .unwrap()
-        .get(0)
 }
 
 /// Lets the test reuse steps (the replay rule is tested on its own).
