@@ -163,4 +163,18 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("totp_encryption_key_file"));
         assert_eq!(parse_key(&"é".repeat(32)), None);
     }
+
+    #[test]
+    fn the_key_may_come_from_a_file_beside_the_config() {
+        let dir = std::env::temp_dir().join(format!("sse-totp-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("totp.key"), format!("{KEY}\n")).unwrap();
+        let mut f = Fields::of_json(json!({"totp_encryption_key_file": "totp.key"}));
+        let t = totp(&mut f, &dir).unwrap();
+        assert_eq!(t.key.map(|k| k.0[1]), Some(1));
+        let both = json!({"totp_encryption_key": KEY, "totp_encryption_key_file": "totp.key"});
+        let e = totp(&mut Fields::of_json(both), &dir).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("totp_encryption_key_file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
