@@ -97,6 +97,8 @@ pub struct HubConfig {
     /// `auth_timeout`), so that what it holds is still fresh when it signs.
     pub hold_messages: usize,
     pub hold: Duration,
+    /// Web origins besides our own whose pages may open a WebSocket here.
+    pub allowed_origins: Vec<crate::origin::Origin>,
 }
 
 #[derive(Clone, Debug)]
@@ -258,6 +260,7 @@ impl Config {
                 max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)?,
                 hold_messages: f.int("hub_hold_messages", 256, 0, 100_000)?,
                 hold: f.secs("hub_hold_seconds", 30, 1, 3600)?,
+                allowed_origins: f.origin_list("websocket_allowed_origins")?,
             },
             module_permissions: permissions::module_permissions(&mut f)?,
             smtp: mail::smtp(&mut f, &base)?,

@@ -21,6 +21,7 @@ mod hostile_connections;
 mod hostile_http;
 mod hub;
 mod hub_hold_abuse;
+mod hub_origin;
 mod hub_original;
 mod hub_resilience;
 mod hub_v2;
