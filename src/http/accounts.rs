@@ -7,6 +7,7 @@ use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::clock::unix_now;
@@ -104,9 +105,13 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     // Counted per account too, so that switching between its email and its
     // nickname does not double the guesses.
-    let user_key = match found.as_slice() {
-        [one] => format!("user:{}", one.user.id),
-        _ => attempt.account_key.clone(),
+    let account = match found.as_slice() {
+        [one] => Some(one.user.id),
+        _ => None,
+    };
+    let user_key = match account {
+        Some(id) => format!("user:{id}"),
+        None => attempt.account_key.clone(),
     };
     attempt.check(ctx, &user_key)?;
     let mut keys = vec![attempt.account_key.as_str()];
@@ -120,10 +125,19 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
                 ctx.login_pair_failures.forget(&attempt.pair(key));
             }
             upgrade_hash(ctx, &creds, attempt.password);
+            let entry = Entry::new(Actor::User(creds.user.id), "login");
+            ctx.audit.record(entry.address(&attempt.address));
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();
+            // The account if one matched; never the name typed for none
+            // (people type passwords into name fields).
+            let mut entry = Entry::new(Actor::Anonymous, "login").address(&attempt.address);
+            if let Some(id) = account {
+                entry = entry.target(format!("user:{id}"));
+            }
+            ctx.audit.record(entry.refused(e.reason));
             let now = Instant::now();
             for key in keys {
                 ctx.login_pair_failures.count(&attempt.pair(key), now);
@@ -255,7 +269,10 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
 /// POST /logout: ends the session if there is one; always clears the cookie.
 pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     if let Some(token) = caller::token_for_change(ctx, req)? {
-        ctx.sessions.logout(&token, None, unix_now())?;
+        if let Some(user) = ctx.sessions.logout(&token, None, unix_now())? {
+            let entry = Entry::new(Actor::User(user), "logout");
+            ctx.audit.record(entry.address(req.client()));
+        }
     }
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))
