@@ -16,6 +16,7 @@ mod contract;
 mod cookie_secure;
 mod db_outage;
 mod dev_mode;
+mod email_verification;
 mod garbage;
 mod health;
 mod hostile_connections;
