@@ -182,6 +182,27 @@ fn a_link_works_once_a_new_one_replaces_it_and_junk_is_refused() {
 }
 
 #[test]
+fn a_password_reset_by_mail_verifies_the_address_too() {
+    let sink = SmtpSink::start();
+    let server = start(&sink, json!({}));
+    let c = server.client();
+    register(&c, "rita").ok_json();
+    sink.wait_for(1, T);
+    c.post_form("/password/forgot", &[("email", "rita@example.org")]);
+    let mail = sink.wait_for(2, T).remove(1);
+    let text = mail["text"].as_str().unwrap();
+    let at = text.find("phrase=").expect("a reset link") + "phrase=".len();
+    let phrase = text[at..].split_whitespace().next().unwrap();
+    let new = "Pw-Verify-New-3kLm";
+    c.post_json(
+        "/forgot_password",
+        &json!({"phrase": phrase, "new_password": new}),
+    )
+    .ok_json();
+    c.login("rita", new);
+}
+
+#[test]
 fn a_link_expires_after_email_verification_hours() {
     let sink = SmtpSink::start();
     let server = start(&sink, json!({"email_verification_hours": 1}));
