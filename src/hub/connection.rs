@@ -79,6 +79,9 @@ pub fn serve(
     // Before anything of the handshake: a foreign page gets no upgrade.
     if !super::origin::allowed(&head, ctx.dev, &ctx.config.hub.allowed_origins) {
         log::info!("{addr} refused: its Origin is not one of ours");
+        let entry = Entry::new(Actor::Anonymous, "websocket_upgrade");
+        let entry = entry.address(addr.ip().to_string());
+        ctx.audit.record(entry.refused("origin_not_allowed"));
         return reply_and_close(client, 403, "origin_not_allowed");
     }
     let deadline = Instant::now() + ctx.config.header_timeout;

@@ -7,6 +7,7 @@ use crate::common;
 use common::hub::{hub, raw, start_module};
 use common::Server;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// Sends a WebSocket upgrade with `extra` header lines (each ending in
 /// `\r\n`) and returns the status and, for a refusal, the JSON body.
@@ -52,6 +53,12 @@ fn a_foreign_origin_gets_403_and_no_upgrade_whatever_its_spelling() {
         "{log}"
     );
     assert!(!log.contains("evil.example"), "{log}");
+    let refused = || -> i64 {
+        let sql = "SELECT count(*) FROM audit_events WHERE action = 'websocket_upgrade'
+                   AND outcome = 'origin_not_allowed' AND actor = 'anonymous'";
+        server.db().client().query_one(sql, &[]).unwrap().get(0)
+    };
+    assert!(common::wait_until(Duration::from_secs(10), || refused() == 11));
 }
 
 #[test]
