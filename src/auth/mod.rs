@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod token;
 pub mod totp;
 pub mod two_factor;
+pub mod verification;
 
 use std::fmt;
 

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "templates", include_str!("../../sql/007_templates.sql")),
     (8, "audit", include_str!("../../sql/008_audit.sql")),
     (11, "totp", include_str!("../../sql/011_totp.sql")),
+    (
+        12,
+        "email_verification",
+        include_str!("../../sql/012_email_verification.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

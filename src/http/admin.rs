@@ -43,9 +43,15 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// GET /users (admin).
 pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate_admin(ctx, req)?;
-    let list: Vec<Value> = users::list(&mut *ctx.db.conn()?)?
+    let mut conn = ctx.db.conn()?;
+    let unverified = crate::db::verifications::unverified_ids(&mut *conn)?;
+    let list: Vec<Value> = users::list(&mut *conn)?
         .iter()
-        .map(user_json)
+        .map(|user| {
+            let mut json = user_json(user);
+            json["verified"] = (!unverified.contains(&user.id)).into();
+            json
+        })
         .collect();
     Ok(Reply::ok(
         json!({"status": 200, "success": true, "user_list": list}),

@@ -231,8 +231,9 @@ pub fn admin_reset(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let admin = authenticate_admin(ctx, req)?.user;
     let user_id: i32 = req
         .require("user_id")?
+        .trim()
         .parse()
-        .map_err(|_| ApiError::bad_request("invalid_user_id"))?;
+        .map_err(|_| ApiError::bad_request("user_id_not_valid"))?;
     if users::by_id(&mut *ctx.db.conn()?, user_id)?.is_none() {
         return Err(ApiError::new(404, "user_not_found"));
     }

@@ -279,7 +279,7 @@ fn a_required_role_enrols_at_login_and_an_admin_resets() {
         .assert_error(404, "user_not_found");
     admin
         .post_form("/users/totp/reset", &[("user_id", "bob")])
-        .assert_error(400, "invalid_user_id");
+        .assert_error(400, "user_id_not_valid");
     let r = admin.post_form("/users/totp/reset", &[("user_id", &id)]);
     assert_eq!(r.ok_json()["removed"], true);
     let token = c.login("bob", PASSWORD);
