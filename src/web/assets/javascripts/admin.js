@@ -111,7 +111,7 @@
       'data-testid': `totp-reset-${id}`, 'data-busy-label': 'Resetting…',
     }, 'Reset 2FA');
     const status = el('span', {
-      id: `totp-reset-status-${id}`, 'data-testid': `totp-reset-status-${id}`, class: 'row-status', role: 'status',
+      id: `totp-reset-status-${id}`, 'data-testid': `totp-reset-status-${id}`, class: 'totp-reset-status', role: 'status',
     });
     row.querySelector('.cell-actions').append(' ', reset, status);
     reset.addEventListener('click', async () => {
