@@ -109,6 +109,11 @@ impl TwoFactor<'_> {
             .ok_or(TotpError::NotConfigured)
     }
 
+    /// Whether the user has TOTP on (confirmed): a login then needs a code.
+    pub fn enabled(&self, user_id: i32) -> Result<bool, TotpError> {
+        Ok(store::enabled(&mut *self.db.conn()?, user_id)?)
+    }
+
     /// Whether the user has TOTP on, and how many recovery codes are left.
     pub fn status(&self, user_id: i32) -> Result<(bool, i64), TotpError> {
         let mut conn = self.db.conn()?;

@@ -51,8 +51,13 @@ pub fn secret(c: &mut impl GenericClient, user_id: i32) -> Result<Option<SecretR
 }
 
 /// Whether the user has TOTP turned on (confirmed).
+/// (Asked at every login, so it reads one flag and not the secret.)
 pub fn enabled(c: &mut impl GenericClient, user_id: i32) -> Result<bool, DbError> {
-    Ok(secret(c, user_id)?.is_some_and(|s| s.enabled))
+    let row = c.query_opt(
+        "SELECT enabled FROM totp_secrets WHERE user_id = $1",
+        &[&user_id],
+    )?;
+    row.map_or(Ok(false), |r| r.try_get(0).map_err(DbError::from))
 }
 
 /// Stores a new, not yet confirmed secret, replacing an unconfirmed one;

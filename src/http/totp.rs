@@ -1,7 +1,6 @@
 //! Two-factor sign-in with TOTP (docs/protocol.md, "Two-factor sign-in"):
-//! enrolment from the
-//! user page, the login's second step, turning it off, and the
-//! administrator's reset. The codes, secrets and challenges are
+//! enrolment from the user page, the login's second step, turning it off,
+//! and the administrator's reset. The codes, secrets and challenges are
 //! `auth::two_factor`'s; this file maps them to requests and answers.
 //!
 //! A login whose password (or Google ID token) was right ends here
@@ -18,7 +17,7 @@ use crate::audit::{Actor, Entry};
 use crate::auth::two_factor::{Enrolment, TotpError, TwoFactor};
 use crate::clock::unix_now;
 use crate::ctx::Ctx;
-use crate::db::totp::{self as store, Purpose};
+use crate::db::totp::Purpose;
 use crate::db::users::{self, User};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -47,15 +46,15 @@ fn refused(e: TotpError) -> ApiError {
 
 /// After a right password or ID token: the session, or the second step.
 pub fn after_first_factor(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
-    let enabled = store::enabled(&mut *ctx.db.conn()?, user.id)?;
-    let purpose = if enabled {
+    let tf = two_factor(ctx);
+    let purpose = if tf.enabled(user.id).map_err(refused)? {
         Purpose::Code
     } else if ctx.config.totp.required_for(user.role.as_str()) {
         Purpose::Enrol
     } else {
         return signed_in(ctx, req, user);
     };
-    let challenge = two_factor(ctx)
+    let challenge = tf
         .issue_challenge(user.id, purpose, unix_now())
         .map_err(refused)?;
     Ok(Reply::ok(json!({
