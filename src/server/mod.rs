@@ -101,6 +101,10 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             config.attempts.login_max_failures_per_address,
             config.login_failure_window,
         ),
+        totp_failures: Limiter::new(
+            config.totp.max_failures_per_account,
+            config.totp.failure_window,
+        ),
         register_per_address: Limiter::new(
             config.attempts.register_max_per_address,
             config.attempts.register_window,

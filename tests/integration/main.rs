@@ -41,3 +41,4 @@ mod schemas;
 mod templates;
 mod token_ttl;
 mod tokens;
+mod totp;
