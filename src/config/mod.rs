@@ -124,6 +124,8 @@ pub struct Config {
     pub session_max: Duration,
     /// How often the janitor ends expired sessions (and reports them).
     pub session_sweep: Duration,
+    /// Characters of a login's user agent kept with its session.
+    pub session_user_agent_max: usize,
     pub bcrypt_cost: u32,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -230,6 +232,7 @@ impl Config {
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
+            session_user_agent_max: f.int("session_user_agent_max_chars", 256, 0, 4096)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)?,
             max_connections: f.int("max_connections", 1024, 1, 1_000_000)?,
             max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)?,

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/006_module_registrations.sql"),
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
+    (
+        9,
+        "session_details",
+        include_str!("../../sql/009_session_details.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.
