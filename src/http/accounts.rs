@@ -7,6 +7,7 @@ use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::clock::unix_now;
@@ -104,9 +105,13 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     // Counted per account too, so that switching between its email and its
     // nickname does not double the guesses.
-    let user_key = match found.as_slice() {
-        [one] => format!("user:{}", one.user.id),
-        _ => attempt.account_key.clone(),
+    let account = match found.as_slice() {
+        [one] => Some(one.user.id),
+        _ => None,
+    };
+    let user_key = match account {
+        Some(id) => format!("user:{id}"),
+        None => attempt.account_key.clone(),
     };
     attempt.check(ctx, &user_key)?;
     let mut keys = vec![attempt.account_key.as_str()];
@@ -120,10 +125,19 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
                 ctx.login_pair_failures.forget(&attempt.pair(key));
             }
             upgrade_hash(ctx, &creds, attempt.password);
+            let entry = Entry::new(Actor::User(creds.user.id), "login");
+            ctx.audit.record(entry.address(&attempt.address));
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();
+            // The account if one matched; never the name typed for none
+            // (people type passwords into name fields).
+            let mut entry = Entry::new(Actor::Anonymous, "login").address(&attempt.address);
+            if let Some(id) = account {
+                entry = entry.target(format!("user:{id}"));
+            }
+            ctx.audit.record(entry.refused(e.reason));
             let now = Instant::now();
             for key in keys {
                 ctx.login_pair_failures.count(&attempt.pair(key), now);
@@ -259,23 +273,25 @@ pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let mut answer = json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]});
     if let Some(token) = caller::token_for_change(ctx, req)? {
         if req.flag("all") {
-            answer["sessions_ended"] = json!(logout_everywhere(ctx, &token)?);
-        } else {
-            ctx.sessions.logout(&token, None, unix_now())?;
+            answer["sessions_ended"] = json!(logout_everywhere(ctx, req, &token)?);
+        } else if let Some(user) = ctx.sessions.logout(&token, None, unix_now())? {
+            let entry = Entry::new(Actor::User(user), "logout");
+            ctx.audit.record(entry.address(req.client()));
         }
     }
     Ok(Reply::ok(answer).with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
 }
 
 /// Ends every session of the user whose session `token` is; how many.
-fn logout_everywhere(ctx: &Ctx, token: &str) -> Result<usize, ApiError> {
+fn logout_everywhere(ctx: &Ctx, req: &Req, token: &str) -> Result<usize, ApiError> {
     let Some(session) = ctx.sessions.validate(token, unix_now())? else {
         return Ok(0);
     };
     let user_id = session.user.id;
     let n = caller::end_all_sessions(ctx, user_id, EndReason::Logout, Some(token))?;
     log::info!("user {user_id} logged out of {n} sessions");
-    // audit: sessions_ended by Actor::User(user_id)
+    let entry = Entry::new(Actor::User(user_id), "logout_all");
+    ctx.audit.record(entry.address(req.client()));
     Ok(n)
 }
 
@@ -308,6 +324,8 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         token.as_deref(),
     )?;
     log::info!("user {} changed the password", creds.user.id);
+    let entry = Entry::new(Actor::User(creds.user.id), "password_changed");
+    ctx.audit.record(entry.address(req.client()));
     let answer = json!({"status": 200, "success": true, "redirect": "/login",
                         "sessions_ended": ended});
     Ok(Reply::ok(answer).with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
@@ -341,6 +359,8 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     delete_user(ctx, creds.user.id, caller::token(ctx, req))?;
     log::info!("deleted user {}", creds.user.id);
+    let entry = Entry::new(Actor::User(creds.user.id), "account_deleted");
+    ctx.audit.record(entry.address(req.client()));
     Ok(Reply::no_content().with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
 }
 

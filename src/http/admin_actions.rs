@@ -11,13 +11,39 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::routes::path_param;
+use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::reset;
+use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
 use crate::db::users::{self, User};
 use serde_json::json;
 
 const NO_USER: ApiError = ApiError::new(404, "user_not_found");
+
+/// The administrator asking for `action`, or the refusal; a session that
+/// is not an administrator's is recorded in the audit trail as refused.
+fn admin(ctx: &Ctx, req: &Req, action: &'static str) -> Result<Session, ApiError> {
+    match authenticate_admin_action(ctx, req) {
+        Err(e) if e.status == 403 && e.reason == "user_not_admin" => {
+            if let Ok(session) = super::caller::authenticate(ctx, req) {
+                let entry = Entry::new(Actor::User(session.user.id), action);
+                ctx.audit
+                    .record(entry.address(req.client()).refused(e.reason));
+            }
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+/// Records what `admin` did to `user`.
+fn record(ctx: &Ctx, req: &Req, admin: &Session, action: &'static str, user: &User) {
+    let entry = Entry::new(Actor::User(admin.user.id), action)
+        .target(format!("user:{}", user.id))
+        .address(req.client());
+    ctx.audit.record(entry);
+}
 
 /// The account the path names.
 fn target(ctx: &Ctx, req: &Req) -> Result<User, ApiError> {
@@ -32,7 +58,7 @@ fn target(ctx: &Ctx, req: &Req) -> Result<User, ApiError> {
 /// (`ended_by_admin`); modules hear `session_ended` for each, then
 /// `user_sessions_revoked`.
 pub fn end_sessions(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let admin = authenticate_admin_action(ctx, req)?;
+    let admin = admin(ctx, req, "sessions_ended")?;
     let user = target(ctx, req)?;
     let token = super::caller::token(ctx, req);
     let n = end_all_sessions(ctx, user.id, EndReason::EndedByAdmin, token.as_deref())?;
@@ -41,7 +67,7 @@ pub fn end_sessions(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         admin.user.id,
         user.id
     );
-    // audit: sessions_ended by Actor::User(admin.user.id), target user:{id}
+    record(ctx, req, &admin, "sessions_ended", &user);
     Ok(Reply::ok(
         json!({"status": 200, "success": true, "sessions_ended": n}),
     ))
@@ -51,7 +77,7 @@ pub fn end_sessions(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// /delete_account` does; an administrator's own account is refused
 /// here (it needs its password, there).
 pub fn delete_user(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let admin = authenticate_admin_action(ctx, req)?;
+    let admin = admin(ctx, req, "user_deleted")?;
     let user = target(ctx, req)?;
     if user.id == admin.user.id {
         return Err(ApiError::bad_request("cannot_delete_self"));
@@ -60,7 +86,7 @@ pub fn delete_user(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         return Err(NO_USER);
     }
     log::info!("admin {} deleted user {}", admin.user.id, user.id);
-    // audit: user_deleted by Actor::User(admin.user.id), target user:{id}
+    record(ctx, req, &admin, "user_deleted", &user);
     Ok(Reply::ok(json!({"status": 200, "success": true})))
 }
 
@@ -69,14 +95,14 @@ pub fn delete_user(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// link for the administrator to pass on (`link`, `expires_at`), valid
 /// for `reset_ttl_seconds` and replacing any earlier one.
 pub fn password_reset(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let admin = authenticate_admin_action(ctx, req)?;
+    let admin = admin(ctx, req, "password_reset_link")?;
     let user = target(ctx, req)?;
     if user.google_user {
         return Err(ApiError::bad_request("google_account_has_no_password"));
     }
-    // audit: password_reset_sent by Actor::User(admin.user.id), target user:{id}
     if let Some(mail) = &ctx.mail {
         mail.request_reset(&user.email);
+        record(ctx, req, &admin, "password_reset_mailed", &user);
         log::info!(
             "admin {} mailed a reset link to user {}",
             admin.user.id,
@@ -91,6 +117,7 @@ pub fn password_reset(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         "{}/forgot_password?phrase={phrase}",
         ctx.config.public_url()
     );
+    record(ctx, req, &admin, "password_reset_link", &user);
     log::info!(
         "admin {} made a reset link for user {}",
         admin.user.id,

@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::routes::path_param;
+use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Listed;
 use crate::clock::unix_now;
@@ -75,17 +76,19 @@ pub fn end(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let session = authenticate(ctx, req)?;
     let id = path_param(req, "id").unwrap_or_default();
     let token = caller::token(ctx, req);
-    let ended = ctx.sessions.end_listed(
-        session.user.id,
-        id,
-        EndReason::EndedByUser,
-        token.as_deref(),
-    )?;
+    let user_id = session.user.id;
+    let ended = ctx
+        .sessions
+        .end_listed(user_id, id, EndReason::EndedByUser, token.as_deref())?;
+    let entry = Entry::new(Actor::User(user_id), "session_ended")
+        .target(format!("user:{user_id}"))
+        .address(req.client());
     if !ended {
+        ctx.audit.record(entry.refused("session_not_found"));
         return Err(ApiError::new(404, "session_not_found"));
     }
-    log::info!("user {} ended one of their sessions", session.user.id);
-    // audit: session_ended by Actor::User(session.user.id), target the user
+    ctx.audit.record(entry);
+    log::info!("user {user_id} ended one of their sessions");
     let current = crate::auth::sessions::public_id(&session.token_hash) == id;
     let reply = Reply::ok(json!({"status": 200, "success": true, "current": current}));
     Ok(if current {

@@ -73,6 +73,8 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     raise_fd_limit();
     let mail = crate::mail::Mailer::start(&config, db.clone())?;
     let oidc = config.oidc.as_ref().map(crate::auth::oidc::Verifier::new);
+    let audit = crate::audit::Audit::start(db.clone(), config.audit_queue)
+        .map_err(StartError::io("audit thread"))?;
     match &config.oidc {
         Some(o) => log::info!("oidc: sign-in with {} on", o.issuer),
         None => log::info!("oidc: off (no oidc section)"),
@@ -108,6 +110,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),
         reset_per_address: Limiter::new(config.reset.max_per_address, config.reset.window),
         oidc,
+        audit,
         config,
     });
     listen::start(ctx.clone())?;
@@ -245,18 +248,41 @@ fn raise_fd_limit() {
 }
 
 /// Sweeps expired sessions every `session_sweep_seconds`.
+/// How often the janitor deletes old audit entries.
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
     let spawned = std::thread::Builder::new()
         .name("janitor".into())
-        .spawn(move || loop {
-            std::thread::sleep(ctx.config.session_sweep);
-            match ctx.sessions.sweep(unix_now()) {
-                Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
-                Ok(_) => {}
-                Err(e) => log::warn!("sessions: sweep failed: {e}"),
+        .spawn(move || {
+            let mut pruned_at: Option<std::time::Instant> = None;
+            loop {
+                if pruned_at.is_none_or(|t| t.elapsed() >= AUDIT_PRUNE_EVERY) {
+                    prune_audit(&ctx);
+                    pruned_at = Some(std::time::Instant::now());
+                }
+                std::thread::sleep(ctx.config.session_sweep);
+                match ctx.sessions.sweep(unix_now()) {
+                    Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("sessions: sweep failed: {e}"),
+                }
             }
         });
     spawned.map(drop).map_err(StartError::io("janitor thread"))
+}
+
+fn prune_audit(ctx: &Ctx) {
+    let days = i64::from(ctx.config.audit_retention_days);
+    let pruned = ctx
+        .db
+        .conn()
+        .and_then(|mut c| crate::db::audit::prune(&mut *c, days));
+    match pruned {
+        Ok(n) if n > 0 => log::info!("audit: deleted {n} entries older than {days} days"),
+        Ok(_) => {}
+        Err(e) => log::warn!("audit: pruning failed: {e}"),
+    }
 }
 
 /// The one line on stdout: scripts and tests wait for it to learn the port.

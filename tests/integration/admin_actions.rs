@@ -8,8 +8,9 @@ use crate::common;
 use common::hub::{hub, T};
 use common::original::{frames_until, sha256_hex, start_v2};
 use common::smtp::SmtpSink;
-use common::{Client, Server, ADMIN_NAME, ADMIN_PASSWORD};
+use common::{wait_until, Client, Server, ADMIN_NAME, ADMIN_PASSWORD};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const PASSWORD: &str = "user password 1";
 
@@ -22,6 +23,24 @@ fn id_of(admin: &Client, name: &str) -> i64 {
 
 fn delete(c: &Client, path: &str) -> common::Resp {
     c.request("DELETE", path, None, vec![])
+}
+
+/// Waits until the audit trail holds `(actor, action, target, outcome)`
+/// (the `audit` thread writes in batches).
+pub fn assert_audited(server: &Server, want: [&str; 4]) {
+    let found = wait_until(Duration::from_secs(10), || {
+        let rows = server
+            .db()
+            .client()
+            .query(
+                "SELECT actor, action, coalesce(target, ''), outcome FROM audit_events",
+                &[],
+            )
+            .unwrap();
+        rows.iter()
+            .any(|r| (0..4).all(|i| r.get::<_, String>(i) == want[i]))
+    });
+    assert!(found, "no audit entry {want:?}");
 }
 
 #[test]
@@ -51,6 +70,9 @@ fn the_actions_refuse_non_admins_and_other_sites() {
     delete(&evil, &user).assert_error(403, "cross_origin_request");
     evil.post(&reset).assert_error(403, "cross_origin_request");
     assert_eq!(bob.get("/me").status, 200, "nothing happened to bob");
+    let bob_id = bob.get("/me").ok_json()["user"]["id"].as_i64().unwrap();
+    let actor = format!("user:{bob_id}");
+    assert_audited(&server, [&actor, "user_deleted", "", "user_not_admin"]);
 }
 
 #[test]
@@ -111,6 +133,8 @@ fn an_admin_deletes_another_user_but_not_themselves() {
     let own = id_of(&admin, ADMIN_NAME);
     delete(&admin, &format!("/users/{own}")).assert_error(400, "cannot_delete_self");
     assert_eq!(admin.get("/me").status, 200);
+    let (by, target) = (format!("user:{own}"), format!("user:{id}"));
+    assert_audited(&server, [&by, "user_deleted", &target, "ok"]);
 }
 
 #[test]

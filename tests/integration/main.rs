@@ -11,6 +11,7 @@ mod accounts;
 mod admin;
 mod admin_actions;
 mod admin_cli;
+mod audit_writer;
 mod cli;
 mod contract;
 mod cookie_secure;

@@ -116,6 +116,10 @@ fn ending_one_session_ends_exactly_it_and_modules_hear_it() {
     assert_eq!(r.cookie_value().as_deref(), Some(""), "cookie cleared");
     assert_ended(&mut v2, &[&d], "ended_by_user");
     c.token(&d).get("/me").assert_error(401, "no_token");
+    let user = c.token(&a).get("/me").ok_json()["user"]["id"].clone();
+    let actor = format!("user:{user}");
+    let audited = [actor.as_str(), "session_ended", &actor, "ok"];
+    crate::admin_actions::assert_audited(&server, audited);
 }
 
 #[test]
