@@ -164,14 +164,3 @@ pub fn end_all_sessions(
         .broadcast(crate::hub::Event::UserSessionsRevoked { user_id });
     Ok(n)
 }
-
-/// As [`authenticate_admin`], for the administrators' actions on other
-/// accounts, which the original platform did not have: a session that is
-/// not an administrator's is forbidden (403), not unauthenticated.
-pub fn authenticate_admin_action(ctx: &Ctx, req: &Req) -> Result<Session, ApiError> {
-    let session = authenticate(ctx, req)?;
-    if session.user.role != Role::Admin {
-        return Err(ApiError::new(403, "user_not_admin"));
-    }
-    Ok(session)
-}

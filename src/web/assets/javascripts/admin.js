@@ -26,7 +26,7 @@
       done: (data) => `Ended ${Number(data && data.sessions_ended) || 0} sessions`,
     },
     {
-      key: 'reset-password', label: 'Send reset link', method: 'POST',
+      key: 'reset-password', label: 'Reset link', method: 'POST',
       path: (user) => `/users/${user.id}/password_reset`,
       confirm: (user) => `Send ${user.name} a link to set a new password?`,
       done: (data, user) => resetDone(data, user),
