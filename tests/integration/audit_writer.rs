@@ -141,3 +141,67 @@ fn entries_older_than_the_retention_are_pruned_and_newer_ones_kept() {
     assert!(pruned, "left: {left:?}");
     assert!(left.iter().any(|a| a == "young_enough"), "left: {left:?}");
 }
+
+#[test]
+fn module_sign_ins_refusals_and_departures_are_recorded() {
+    use common::hub::{exchange, hub, raw, signer};
+    use sse_platform::module_client::uuid4;
+    let server = hub(json!({}));
+    let message = |kind: &str| {
+        json!({"type": kind})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let envelope = signer("ListServ").envelope(message("get_running_modules"), &uuid4());
+    let mut a = raw(&server, "ListServ");
+    assert_eq!(
+        exchange(&mut a, envelope.clone(), None)["type"],
+        "get_running_modules_response"
+    );
+    assert_eq!(
+        exchange(&mut a, envelope, None)["type"],
+        "signature_verification_error"
+    );
+    drop(a);
+    let mut b = raw(&server, "ListServ");
+    let forged = signer("SocialServ")
+        .envelope(message("get_running_modules"), &uuid4())
+        .replace("\"origin\":\"SocialServ\"", "\"origin\":\"ListServ\"");
+    assert_eq!(
+        exchange(&mut b, forged, None)["type"],
+        "signature_verification_error"
+    );
+    let wanted = [
+        ("module:ListServ", "module_authenticated", None, "ok"),
+        (
+            "anonymous",
+            "module_replay_refused",
+            Some("module:ListServ"),
+            "replayed_resolve_id",
+        ),
+        ("module:ListServ", "module_disconnected", None, "ok"),
+        (
+            "anonymous",
+            "module_signature_refused",
+            None,
+            "bad_signature",
+        ),
+    ];
+    let mut seen = Vec::new();
+    let all = wait_until(Duration::from_secs(10), || {
+        seen = rows(&server);
+        seen.len() >= wanted.len()
+    });
+    assert!(all, "trail: {seen:?}");
+    // The departure of `a` and the refusal on `b` may be written in
+    // either order.
+    let mut got: Vec<_> = seen
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_deref(), r.4.as_str()))
+        .collect();
+    got.sort();
+    let mut wanted = wanted.to_vec();
+    wanted.sort();
+    assert_eq!(got, wanted);
+}
