@@ -1,4 +1,4 @@
-//! Account handlers: register, login, logout, password change, deletion and
+//! Account handlers: register, login, password change, deletion and
 //! "who am I". Passwords are checked in the hashing lane (see `routes`).
 
 use super::caller::{self, authenticate};
@@ -265,34 +265,6 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
         Reply::ok(json!({"status": 200, "success": true, "access_token": token}))
             .with_header("Set-Cookie", cookie),
     )
-}
-
-/// POST /logout: ends the session if there is one, and with `all` every
-/// session of its user; always clears the cookie.
-pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let mut answer = json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]});
-    if let Some(token) = caller::token_for_change(ctx, req)? {
-        if req.flag("all") {
-            answer["sessions_ended"] = json!(logout_everywhere(ctx, req, &token)?);
-        } else if let Some(user) = ctx.sessions.logout(&token, None, unix_now())? {
-            let entry = Entry::new(Actor::User(user), "logout");
-            ctx.audit.record(entry.address(req.client()));
-        }
-    }
-    Ok(Reply::ok(answer).with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
-}
-
-/// Ends every session of the user whose session `token` is; how many.
-fn logout_everywhere(ctx: &Ctx, req: &Req, token: &str) -> Result<usize, ApiError> {
-    let Some(session) = ctx.sessions.validate(token, unix_now())? else {
-        return Ok(0);
-    };
-    let user_id = session.user.id;
-    let n = caller::end_all_sessions(ctx, user_id, EndReason::Logout, Some(token))?;
-    log::info!("user {user_id} logged out of {n} sessions");
-    let entry = Entry::new(Actor::User(user_id), "logout_all");
-    ctx.audit.record(entry.address(req.client()));
-    Ok(n)
 }
 
 /// The account behind a session, with its password hash.

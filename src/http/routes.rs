@@ -55,7 +55,7 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     ),
     (Method::Post, "/register", Lane::Hashing, accounts::register),
     (Method::Post, "/login", Lane::Hashing, accounts::login),
-    (Method::Post, "/logout", Lane::Fast, accounts::logout),
+    (Method::Post, "/logout", Lane::Fast, sessions::logout),
     (
         Method::Post,
         "/password/change",

@@ -1,6 +1,6 @@
-//! The caller's own sessions: where each was started, and ending one of
-//! them (`GET /sessions`, `DELETE /sessions/{id}`). Logging out of all of
-//! them is `POST /logout` with `all` (in `accounts`).
+//! The caller's own sessions: where each was started, ending one of them
+//! (`GET /sessions`, `DELETE /sessions/{id}`), and logging out of this one
+//! or of all of them (`POST /logout`, `all`).
 
 use super::caller::{self, authenticate};
 use super::error::ApiError;
@@ -16,30 +16,31 @@ use crate::db::sessions::Origin;
 use serde_json::{json, Value};
 
 /// Where a login comes from, as its session keeps it: the client's
-/// address, and its user agent cut to `session_user_agent_max_chars` of
-/// printable ASCII (anything else becomes `?`), so that a page can show it
-/// as text and no client can store a novel in the table.
+/// address and its user agent (see [`user_agent`]).
 pub fn origin(ctx: &Ctx, req: &Req) -> Origin {
     let max = ctx.config.session_user_agent_max;
-    let user_agent = req
-        .header("user-agent")
-        .map(|ua| {
-            ua.chars()
-                .take(max)
-                .map(|c| {
-                    if c == ' ' || c.is_ascii_graphic() {
-                        c
-                    } else {
-                        '?'
-                    }
-                })
-                .collect::<String>()
-        })
-        .filter(|ua| !ua.trim().is_empty());
     Origin {
         address: req.peer.map(|p| p.ip().to_string()),
-        user_agent,
+        user_agent: req.header("user-agent").and_then(|ua| user_agent(ua, max)),
     }
+}
+
+/// A user agent cut to `max` characters of printable ASCII (anything else
+/// becomes `?`), so that a page can show it as text and no client can
+/// store a novel in the table; `None` if nothing visible is left.
+fn user_agent(text: &str, max: usize) -> Option<String> {
+    let kept: String = text
+        .chars()
+        .take(max)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    (!kept.trim().is_empty()).then_some(kept)
 }
 
 /// GET /sessions: the caller's live sessions, oldest first; `current`
@@ -96,4 +97,60 @@ pub fn end(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     } else {
         reply
     })
+}
+
+/// POST /logout: ends the session if there is one, and with `all` every
+/// session of its user; always clears the cookie.
+pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    let mut answer = json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]});
+    if let Some(token) = caller::token_for_change(ctx, req)? {
+        if req.flag("all") {
+            answer["sessions_ended"] = json!(logout_everywhere(ctx, req, &token)?);
+        } else if let Some(user) = ctx.sessions.logout(&token, None, unix_now())? {
+            let entry = Entry::new(Actor::User(user), "logout");
+            ctx.audit.record(entry.address(req.client()));
+        }
+    }
+    Ok(Reply::ok(answer).with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
+}
+
+/// Ends every session of the user whose session `token` is; how many.
+fn logout_everywhere(ctx: &Ctx, req: &Req, token: &str) -> Result<usize, ApiError> {
+    let Some(session) = ctx.sessions.validate(token, unix_now())? else {
+        return Ok(0);
+    };
+    let user_id = session.user.id;
+    let n = caller::end_all_sessions(ctx, user_id, EndReason::Logout, Some(token))?;
+    log::info!("user {user_id} logged out of {n} sessions");
+    let entry = Entry::new(Actor::User(user_id), "logout_all");
+    ctx.audit.record(entry.address(req.client()));
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_agent;
+
+    #[test]
+    fn user_agents_keep_printable_ascii_up_to_the_cap() {
+        assert_eq!(
+            user_agent("Firefox/1.0 (X11)", 256).as_deref(),
+            Some("Firefox/1.0 (X11)")
+        );
+        assert_eq!(
+            user_agent("caf\u{e9}\t\u{202e}x\0", 256).as_deref(),
+            Some("caf???x?")
+        );
+        assert_eq!(
+            user_agent(&"a".repeat(300), 256).map(|s| s.len()),
+            Some(256)
+        );
+        assert_eq!(
+            user_agent("\u{e9}\u{e9}", 1).as_deref(),
+            Some("?"),
+            "characters, not bytes"
+        );
+        assert_eq!(user_agent("   ", 256), None);
+        assert_eq!(user_agent("anything", 0), None);
+    }
 }
