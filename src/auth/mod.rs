@@ -13,6 +13,7 @@ pub mod password;
 pub mod reset;
 pub mod sessions;
 pub mod token;
+pub mod verification;
 
 use std::fmt;
 

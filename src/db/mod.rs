@@ -14,6 +14,7 @@ pub mod schema;
 pub mod sessions;
 pub mod templates;
 pub mod users;
+pub mod verifications;
 
 pub use probe::NotReady;
 

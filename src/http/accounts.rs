@@ -7,12 +7,13 @@ use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
 use super::validate;
+use super::verification;
 use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::clock::unix_now;
 use crate::ctx::Ctx;
-use crate::db::users::{self, CreateError, Credentials, Role, User};
+use crate::db::users::{self, CreateError, Credentials, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use crate::metrics::METRICS;
@@ -68,10 +69,11 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let user =
-        users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
-            .map_err(taken)?;
+    let user = verification::create_account(ctx, email, nickname, &hash).map_err(taken)?;
     log::info!("registered user {}", user.id);
+    if ctx.config.verification.required {
+        return verification::registered(ctx, req, &user);
+    }
     signed_in(ctx, req, &user)
 }
 
@@ -120,6 +122,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
+            verification::allow_login(ctx, &creds.user, &attempt.address)?;
             METRICS.logins_succeeded.inc();
             for key in keys {
                 ctx.login_pair_failures.forget(&attempt.pair(key));

@@ -44,12 +44,15 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// GET /users (admin): each with `last_login` (Unix seconds, or null).
 pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate_admin(ctx, req)?;
-    let list: Vec<Value> = users::list_with_last_login(&mut *ctx.db.conn()?)?
+    let mut conn = ctx.db.conn()?;
+    let unverified = crate::db::verifications::unverified_ids(&mut *conn)?;
+    let list: Vec<Value> = users::list_with_last_login(&mut *conn)?
         .iter()
         .map(|(user, last_login)| {
-            let mut v = user_json(user);
-            v["last_login"] = json!(last_login);
-            v
+            let mut json = user_json(user);
+            json["verified"] = (!unverified.contains(&user.id)).into();
+            json["last_login"] = json!(last_login);
+            json
         })
         .collect();
     Ok(Reply::ok(

@@ -7,6 +7,7 @@ use super::reply::Reply;
 use super::request::{Method, Req};
 use super::{
     accounts, admin, admin_actions, google, health, metrics, pages, reset, sessions, templates,
+    verification,
 };
 use crate::ctx::Ctx;
 
@@ -52,6 +53,30 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         "/forgot_password",
         Lane::Fast,
         pages::forgot_password,
+    ),
+    (
+        Method::Get,
+        "/verify_email",
+        Lane::Fast,
+        pages::verify_email,
+    ),
+    (
+        Method::Post,
+        "/verify_email",
+        Lane::Fast,
+        verification::verify,
+    ),
+    (
+        Method::Post,
+        "/verify_email/resend",
+        Lane::Fast,
+        verification::resend,
+    ),
+    (
+        Method::Post,
+        "/users/verify",
+        Lane::Fast,
+        verification::admin_verify,
     ),
     (Method::Post, "/register", Lane::Hashing, accounts::register),
     (Method::Post, "/login", Lane::Hashing, accounts::login),

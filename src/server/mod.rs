@@ -109,6 +109,14 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         mail,
         reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),
         reset_per_address: Limiter::new(config.reset.max_per_address, config.reset.window),
+        verify_per_email: Limiter::new(
+            config.verification.max_per_email,
+            config.verification.window,
+        ),
+        verify_per_address: Limiter::new(
+            config.verification.max_per_address,
+            config.verification.window,
+        ),
         oidc,
         audit,
         config,
