@@ -72,10 +72,10 @@
     status.replaceChildren();
     const result = await withBusy(button, () => api(action.path(user), { method: action.method }));
     if (result.ok) {
-      status.className = 'row-status action-status success';
+      status.className = 'action-status success';
       status.replaceChildren(action.done(result.data, user));
     } else {
-      status.className = 'row-status action-status error';
+      status.className = 'action-status error';
       status.textContent = sentence(result.reason);
     }
   }
@@ -94,7 +94,7 @@
       });
     const status = el('span', {
       id: `action-status-${user.id}`, 'data-testid': `action-status-${user.id}`,
-      class: 'row-status action-status', role: 'status',
+      class: 'action-status', role: 'status',
     });
     return el('td', { class: 'cell-admin-actions' }, ...buttons, status);
   }
