@@ -130,6 +130,8 @@ pub struct Config {
     pub session_max: Duration,
     /// How often the janitor ends expired sessions (and reports them).
     pub session_sweep: Duration,
+    /// Characters of a login's user agent kept with its session.
+    pub session_user_agent_max: usize,
     /// Audit entries older than this many days are deleted by the janitor.
     pub audit_retention_days: u32,
     /// Audit entries that may wait for the `audit` thread.
@@ -243,6 +245,7 @@ impl Config {
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
+            session_user_agent_max: f.int("session_user_agent_max_chars", 256, 0, 4096)?,
             audit_retention_days: f.int("audit_retention_days", 90, 1, 36_500)?,
             audit_queue: f.int("audit_queue", 65_536, 16, 10_000_000)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)?,

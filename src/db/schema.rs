@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (8, "audit", include_str!("../../sql/008_audit.sql")),
     (11, "totp", include_str!("../../sql/011_totp.sql")),
     (
+        9,
+        "session_details",
+        include_str!("../../sql/009_session_details.sql"),
+    ),
+    (
         12,
         "email_verification",
         include_str!("../../sql/012_email_verification.sql"),

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod admin_actions;
 mod caller;
 mod dispatch;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod request;
 mod reset;
 mod respond;
 mod routes;
+mod sessions;
 mod socket;
 mod templates;
 mod totp;

@@ -56,6 +56,9 @@
     // administration
     invalid_role: 'This role does not exist.',
     user_not_admin: 'Only administrators can do this.',
+    cannot_delete_self: 'You cannot delete your own account here. Use "Delete account" at the top instead.',
+    // sessions
+    session_not_found: 'This session has already ended.',
   };
 
   // 401 answers that concern the request itself, not the session: they must
