@@ -35,4 +35,42 @@ mod tests {
             Some("text/css; charset=utf-8")
         );
     }
+
+    /// Every page closes the containers it opens, in order: a lost `</section>`
+    /// (a merge did that once) nests the next panels inside a hidden one.
+    #[test]
+    fn pages_close_their_containers_in_order() {
+        let pages = super::ASSETS.iter().filter(|(n, _)| n.ends_with(".html"));
+        for (name, body) in pages {
+            let text = std::str::from_utf8(body).expect("pages are UTF-8");
+            let mut open: Vec<&str> = Vec::new();
+            for (at, _) in text.match_indices('<') {
+                let tag = &text[at + 1..];
+                let (closing, tag) = match tag.strip_prefix('/') {
+                    Some(rest) => (true, rest),
+                    None => (false, tag),
+                };
+                let end = tag.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(0);
+                let element = &tag[..end];
+                if !CONTAINERS.contains(&element) {
+                    continue;
+                }
+                if closing {
+                    assert_eq!(
+                        open.pop(),
+                        Some(element),
+                        "{name}: </{element}> at byte {at}"
+                    );
+                } else {
+                    open.push(element);
+                }
+            }
+            assert!(open.is_empty(), "{name}: {open:?} never closed");
+        }
+    }
+
+    const CONTAINERS: &[&str] = &[
+        "html", "head", "body", "header", "main", "nav", "section", "div", "form", "ul", "table",
+        "thead", "tbody", "dialog", "p", "button", "label", "select",
+    ];
 }
