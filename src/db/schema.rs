@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/006_module_registrations.sql"),
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
+    (
+        10,
+        "attempt_limits",
+        include_str!("../../sql/010_attempt_limits.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

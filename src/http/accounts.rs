@@ -8,15 +8,16 @@ use super::request::Req;
 use super::routes::Lane;
 use super::validate;
 use crate::auth::ended::EndReason;
+use crate::auth::limiter::{self, Keyed, Seen};
+use crate::auth::lockout;
 use crate::auth::sessions::Session;
-use crate::clock::unix_now;
+use crate::clock::{unix_millis, unix_now};
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, Role, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use crate::metrics::METRICS;
 use serde_json::json;
-use std::time::Instant;
 
 /// The fields of a registration, checked.
 fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
@@ -49,14 +50,13 @@ fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
 /// each attempt that gets this far counts, since each costs a bcrypt hash.
 pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let client = req.client();
-    ctx.register_per_address
-        .check(&client, Instant::now())
-        .map_err(ApiError::too_many_attempts)?;
+    let limit = &ctx.register_per_address;
+    limiter::check(&ctx.db, &[(limit, &client)], unix_millis()).map_err(ApiError::limited)?;
     let (email, nickname, _) = registration(req)?;
     check_free(ctx, email, nickname)?;
-    ctx.register_per_address
-        .attempt(&client, Instant::now())
-        .map_err(ApiError::too_many_attempts)?;
+    limit
+        .attempt(&ctx.db, &client, unix_millis())
+        .map_err(ApiError::limited)?;
     Ok(Lane::Hashing)
 }
 
@@ -87,14 +87,13 @@ fn taken(e: CreateError) -> ApiError {
 /// the login name it gives.
 pub fn admit_login(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let attempt = LoginAttempt::of(req)?;
-    attempt.check(ctx, &attempt.account_key)?;
+    attempt.check(ctx, std::slice::from_ref(&attempt.account_key))?;
     Ok(Lane::Hashing)
 }
 
 /// POST /login: (`email` or `nickname`), `password`.
 pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let attempt = LoginAttempt::of(req)?;
-    attempt.check(ctx, &attempt.account_key)?;
     let found = {
         let mut conn = ctx.db.conn()?;
         match (attempt.email, attempt.nickname) {
@@ -104,32 +103,21 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     // Counted per account too, so that switching between its email and its
     // nickname does not double the guesses.
-    let user_key = match found.as_slice() {
-        [one] => format!("user:{}", one.user.id),
-        _ => attempt.account_key.clone(),
-    };
-    attempt.check(ctx, &user_key)?;
-    let mut keys = vec![attempt.account_key.as_str()];
-    if user_key != attempt.account_key {
-        keys.push(&user_key);
+    let mut accounts = vec![attempt.account_key.clone()];
+    if let [one] = found.as_slice() {
+        accounts.push(lockout::user_key(one.user.id));
     }
+    let seen = attempt.check(ctx, &accounts)?;
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
             METRICS.logins_succeeded.inc();
-            for key in keys {
-                ctx.login_pair_failures.forget(&attempt.pair(key));
-            }
+            attempt.forget(ctx, &accounts, &seen)?;
             upgrade_hash(ctx, &creds, attempt.password);
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();
-            let now = Instant::now();
-            for key in keys {
-                ctx.login_pair_failures.count(&attempt.pair(key), now);
-                ctx.account_failures.count(key, now);
-            }
-            ctx.address_failures.count(&attempt.address, now);
+            attempt.count(ctx, &accounts)?;
             Err(e)
         }
     }
@@ -154,8 +142,8 @@ impl<'r> LoginAttempt<'r> {
         let email = req.param("email").map(str::trim).filter(|e| !e.is_empty());
         let nickname = req.param("nickname").filter(|n| !n.is_empty());
         let account_key = match (email, nickname) {
-            (Some(e), _) => format!("email:{}", e.to_lowercase()),
-            (None, Some(n)) => format!("name:{n}"),
+            (Some(e), _) => lockout::email_key(e),
+            (None, Some(n)) => lockout::name_key(n),
             (None, None) => return Err(ApiError::missing_parameter()),
         };
         Ok(LoginAttempt {
@@ -167,19 +155,54 @@ impl<'r> LoginAttempt<'r> {
         })
     }
 
-    /// The key of `account` from this address; an address has no `|`.
-    fn pair(&self, account: &str) -> String {
-        format!("{}|{account}", self.address)
+    /// The pair keys of `accounts` from this address, in their order.
+    fn pairs(&self, accounts: &[String]) -> Vec<String> {
+        accounts
+            .iter()
+            .map(|a| lockout::pair_key(&self.address, a))
+            .collect()
     }
 
-    /// 429 with `Retry-After` while any limit of `account` is used up.
-    fn check(&self, ctx: &Ctx, account: &str) -> Result<(), ApiError> {
-        let (pair, now) = (self.pair(account), Instant::now());
-        ctx.login_pair_failures
-            .check(&pair, now)
-            .and_then(|()| ctx.account_failures.check(account, now))
-            .and_then(|()| ctx.address_failures.check(&self.address, now))
-            .map_err(ApiError::too_many_attempts)
+    /// The limits a login counts under: the pairs, the accounts, the address.
+    fn keys<'k>(
+        &'k self,
+        ctx: &'k Ctx,
+        pairs: &'k [String],
+        accounts: &'k [String],
+    ) -> Vec<Keyed<'k>> {
+        let pairs = pairs.iter().map(|p| (&ctx.login_pair_failures, p.as_str()));
+        let accounts = accounts.iter().map(|a| (&ctx.account_failures, a.as_str()));
+        let address = (&ctx.address_failures, self.address.as_str());
+        pairs.chain(accounts).chain([address]).collect()
+    }
+
+    /// Every limit of `accounts` and of the address, in one SELECT: 429
+    /// with `Retry-After` while any is used up; otherwise which have
+    /// counts (the pairs come first, in `accounts`' order).
+    fn check(&self, ctx: &Ctx, accounts: &[String]) -> Result<Seen, ApiError> {
+        let pairs = self.pairs(accounts);
+        let keys = self.keys(ctx, &pairs, accounts);
+        limiter::check(&ctx.db, &keys, unix_millis()).map_err(ApiError::limited)
+    }
+
+    /// After a success: forgets the pairs that had counts, and writes
+    /// nothing when none had (the usual login).
+    fn forget(&self, ctx: &Ctx, accounts: &[String], seen: &Seen) -> Result<(), ApiError> {
+        let pairs = self.pairs(accounts);
+        let counted: Vec<Keyed> = (pairs.iter().enumerate())
+            .filter(|(i, _)| seen.counted(*i))
+            .map(|(_, p)| (&ctx.login_pair_failures, p.as_str()))
+            .collect();
+        Ok(limiter::forget(&ctx.db, &counted)?)
+    }
+
+    /// After a failure: one more for every limit `check` read, in one
+    /// upsert. If it cannot be counted the login fails with the database
+    /// (503), as a right password would: an outage tells a guesser nothing.
+    fn count(&self, ctx: &Ctx, accounts: &[String]) -> Result<(), ApiError> {
+        let pairs = self.pairs(accounts);
+        let keys = self.keys(ctx, &pairs, accounts);
+        Ok(limiter::count(&ctx.db, &keys, unix_millis())?)
     }
 }
 

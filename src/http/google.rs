@@ -9,13 +9,13 @@ use super::reply::Reply;
 use super::request::Req;
 use super::validate;
 use crate::auth::jwks::JwksError;
+use crate::auth::limiter::{self, Keyed};
 use crate::auth::oidc::{Identity, OidcError};
-use crate::clock::unix_now;
+use crate::clock::{unix_millis, unix_now};
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
 use serde_json::json;
-use std::time::Instant;
 
 /// Numbered variants of a taken name tried before a random suffix.
 const NAME_VARIANTS: u32 = 9;
@@ -61,9 +61,8 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         .as_ref()
         .ok_or(ApiError::new(503, "google_signin_not_configured"))?;
     let address = req.client();
-    ctx.address_failures
-        .check(&address, Instant::now())
-        .map_err(ApiError::too_many_attempts)?;
+    let limit: Keyed = (&ctx.address_failures, &address);
+    limiter::check(&ctx.db, &[limit], unix_millis()).map_err(ApiError::limited)?;
     let failed = ApiError::unauthorized("google_authentication_failed");
     match oidc.verify(token) {
         Ok(identity) if validate::email(&identity.email).is_ok() => Ok(identity),
@@ -75,7 +74,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
             Err(ApiError::new(503, "google_signin_unavailable").retry_after(30))
         }
         Err(e) => {
-            ctx.address_failures.count(&address, Instant::now());
+            limiter::count(&ctx.db, &[limit], unix_millis())?;
             log::info!("id_token from {address} refused: {e}");
             Err(failed)
         }

@@ -11,11 +11,12 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::auth::limiter::{self, Keyed};
 use crate::auth::reset;
+use crate::clock::unix_millis;
 use crate::ctx::Ctx;
 use crate::hub::Event;
 use serde_json::json;
-use std::time::Instant;
 
 /// POST /password/forgot: `email`.
 pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
@@ -26,20 +27,14 @@ pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     validate::email(email)?;
     let email_key = email.to_lowercase();
     let address_key = req.client();
-    let limits = [
+    let limits: [Keyed; 2] = [
         (&ctx.reset_per_email, &email_key),
         (&ctx.reset_per_address, &address_key),
     ];
-    let now = Instant::now();
-    for (limiter, key) in limits {
-        limiter
-            .check(key, now)
-            .map_err(ApiError::too_many_requests)?;
-    }
+    let now = unix_millis();
+    limiter::check(&ctx.db, &limits, now).map_err(ApiError::limited_requests)?;
     // Every request counts, whether the email has an account or not.
-    for (limiter, key) in limits {
-        limiter.count(key, now);
-    }
+    limiter::count(&ctx.db, &limits, now)?;
     mail.request_reset(email);
     Ok(Reply::no_content())
 }

@@ -90,23 +90,38 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         db,
         passwords,
         cookies: CookieSigner::new(&config.cookie_secret),
-        login_pair_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
+        login_pair_failures: Limiter::new(
+            "login_pair",
+            config.login_max_failures,
+            config.login_failure_window,
+        ),
         account_failures: Limiter::new(
+            "login_account",
             config.attempts.login_max_failures_per_account,
             config.login_failure_window,
         ),
         address_failures: Limiter::new(
+            "login_address",
             config.attempts.login_max_failures_per_address,
             config.login_failure_window,
         ),
         register_per_address: Limiter::new(
+            "register_address",
             config.attempts.register_max_per_address,
             config.attempts.register_window,
         ),
         hub,
         mail,
-        reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),
-        reset_per_address: Limiter::new(config.reset.max_per_address, config.reset.window),
+        reset_per_email: Limiter::new(
+            "reset_email",
+            config.reset.max_per_email,
+            config.reset.window,
+        ),
+        reset_per_address: Limiter::new(
+            "reset_address",
+            config.reset.max_per_address,
+            config.reset.window,
+        ),
         oidc,
         config,
     });
@@ -254,6 +269,12 @@ fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
                 Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
                 Ok(_) => {}
                 Err(e) => log::warn!("sessions: sweep failed: {e}"),
+            }
+            // The limits' table stays as small as the open windows.
+            match crate::auth::limiter::prune(&ctx.db, crate::clock::unix_millis()) {
+                Ok(n) if n > 0 => log::info!("limits: pruned {n} ended windows"),
+                Ok(_) => {}
+                Err(e) => log::warn!("limits: prune failed: {e}"),
             }
         });
     spawned.map(drop).map_err(StartError::io("janitor thread"))
