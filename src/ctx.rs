@@ -4,6 +4,7 @@
 
 use crate::auth::cookie::CookieSigner;
 use crate::auth::limiter::Limiter;
+use crate::auth::lockout::Lockout;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::SessionStore;
 use crate::config::Config;
@@ -38,4 +39,14 @@ pub struct Ctx {
     pub reset_per_address: Limiter,
     /// Google / OpenID Connect sign-in; `None` without an `oidc` section.
     pub oidc: Option<crate::auth::oidc::Verifier>,
+}
+
+impl Ctx {
+    /// The two limits that lock an account (what `POST /users/unlock` clears).
+    pub fn lockout(&self) -> Lockout<'_> {
+        Lockout {
+            pair: &self.login_pair_failures,
+            account: &self.account_failures,
+        }
+    }
 }

@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::clock::unix_millis;
 use crate::ctx::Ctx;
 use crate::db::users;
 use crate::hub::Event;
@@ -40,16 +41,47 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     Ok(Reply::ok(json!({"status": 200, "success": true})))
 }
 
-/// GET /users (admin).
+/// GET /users (admin), each with `locked`: whether a failure limit
+/// refuses its logins now, from everywhere or from some address.
 pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate_admin(ctx, req)?;
-    let list: Vec<Value> = users::list(&mut *ctx.db.conn()?)?
+    let all = users::list(&mut *ctx.db.conn()?)?;
+    let locked = ctx.lockout().locked(&ctx.db, &all, unix_millis())?;
+    let list: Vec<Value> = all
         .iter()
-        .map(user_json)
+        .map(|u| {
+            let mut v = user_json(u);
+            v["locked"] = Value::Bool(locked.contains(&u.id));
+            v
+        })
         .collect();
     Ok(Reply::ok(
         json!({"status": 200, "success": true, "user_list": list}),
     ))
+}
+
+/// POST /users/unlock (admin): `user` (an id). Clears the failure counts
+/// that lock the account (`auth::lockout`), so that it can log in again.
+pub fn unlock(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
+    authenticate_admin(ctx, req)?;
+    let id = user_id(req.require("user")?)?;
+    let creds = users::by_id(&mut *ctx.db.conn()?, id)?;
+    let user = creds.ok_or(ApiError::new(404, "user_not_found"))?.user;
+    let cleared = ctx.lockout().unlock(&ctx.db, &user)?;
+    // audit: user_unlocked, target user:<id>
+    log::info!("unlocked user {id} ({cleared} counts cleared)");
+    Ok(Reply::ok(
+        json!({"status": 200, "success": true, "cleared": cleared}),
+    ))
+}
+
+/// A user id as a parameter: a positive decimal integer.
+fn user_id(text: &str) -> Result<i32, ApiError> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<i32>() {
+        Ok(id) if digits && id > 0 => Ok(id),
+        _ => Err(ApiError::bad_request("invalid_user_id")),
+    }
 }
 
 /// GET /execution/running: the platform and every registered module.

@@ -82,6 +82,7 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Get, "/roles", Lane::Fast, admin::get_role),
     (Method::Post, "/roles", Lane::Fast, admin::set_role),
     (Method::Get, "/users", Lane::Fast, admin::list_users),
+    (Method::Post, "/users/unlock", Lane::Fast, admin::unlock),
     (
         Method::Get,
         "/execution/running",

@@ -25,6 +25,7 @@ mod hub_original;
 mod hub_resilience;
 mod hub_v2;
 mod lifecycle;
+mod limits;
 mod listener;
 mod logs;
 mod lookalikes;
