@@ -67,6 +67,7 @@ pub fn end(db: &Db, name: &str) -> Result<Output, Error> {
     let user = one_user(&mut tx, name)?;
     let n = end_all(&mut tx, user.id, EndReason::Revoked)?;
     announce(&mut tx, &Change::SessionsRevoked { user_id: user.id })?;
+    super::users::record(&mut tx, "sessions_ended", user.id)?;
     tx.commit()?;
     Ok(Output {
         text: format!("ended {n} sessions of '{name}'"),

@@ -1,6 +1,7 @@
 //! `sse-platform user ...`.
 
 use super::{one_user, password, Error, Output};
+use crate::audit::{self, Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::password::Passwords;
 use crate::cli::NewUser;
@@ -70,6 +71,7 @@ pub fn add(db: &Db, config: &Config, new: &NewUser) -> Result<Output, Error> {
         CreateError::NameTaken => Error::NameTaken,
         CreateError::Db(e) => Error::Db(e),
     })?;
+    record(&mut *db.conn()?, "user_created", user.id)?;
     let text = format!(
         "created user '{}' (id {}, {})",
         user.name, user.id, user.role
@@ -92,6 +94,7 @@ pub fn set_role(db: &Db, name: &str, role: &str) -> Result<Output, Error> {
     }
     for &user_id in &ids {
         announce(&mut tx, &Change::RoleChanged { user_id })?;
+        record(&mut tx, "role_change", user_id)?;
     }
     tx.commit()?;
     Ok(Output {
@@ -109,6 +112,7 @@ pub fn delete(db: &Db, name: &str) -> Result<Output, Error> {
     let n = super::sessions::end_all(&mut tx, user.id, EndReason::AccountDeleted)?;
     users::delete(&mut tx, user.id)?;
     announce(&mut tx, &Change::UserDeleted { user_id: user.id })?;
+    record(&mut tx, "account_deleted", user.id)?;
     tx.commit()?;
     Ok(Output {
         text: format!("deleted user '{name}' (id {}, {n} sessions ended)", user.id),
@@ -124,9 +128,21 @@ pub fn reset_link(db: &Db, config: &Config, name: &str) -> Result<Output, Error>
         return Err(Error::NoPassword(name.to_owned()));
     }
     let (phrase, expires_at) = crate::auth::reset::issue(db, user.id, config.reset.ttl)?;
+    record(&mut *db.conn()?, "reset_link_issued", user.id)?;
     let link = format!("{}/forgot_password?phrase={phrase}", config.public_url());
     Ok(Output {
         text: link.clone(),
         json: json!({"name": name, "link": link, "expires_at": expires_at}),
     })
+}
+
+/// The audit entry of a command-line change to `user_id`, written on `c`
+/// (inside the change's transaction where there is one).
+pub(super) fn record(
+    c: &mut impl postgres::GenericClient,
+    action: &'static str,
+    user_id: i32,
+) -> Result<(), Error> {
+    let entry = Entry::new(Actor::Cli, action).target(format!("user:{user_id}"));
+    Ok(audit::write_now(c, vec![entry])?)
 }

@@ -216,19 +216,25 @@ impl SessionStore {
     }
 
     /// Ends the session of `token` if it is live at `now` (logout);
-    /// `requester` is whoever asked, see [`Ended::requester`]. `false` if
-    /// there was none.
-    pub fn logout(&self, token: &str, requester: Option<u64>, now: i64) -> Result<bool, AuthError> {
+    /// `requester` is whoever asked, see [`Ended::requester`]. Returns its
+    /// user's id if this call ended it.
+    pub fn logout(
+        &self,
+        token: &str,
+        requester: Option<u64>,
+        now: i64,
+    ) -> Result<Option<i32>, AuthError> {
         let Some(session) = self.validate(token, now)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let hash = session.token_hash;
         lock(&self.cache).remove(&hash);
         let Some(row) = sql::delete(&mut *self.db.conn()?, &hash.0)? else {
-            return Ok(false);
+            return Ok(None);
         };
+        let user = row.user_id;
         self.report(&[row], EndReason::Logout, Some(token), requester);
-        Ok(true)
+        Ok(Some(user))
     }
 
     /// Ends every session of a user (password change, deletion, reset);

@@ -124,6 +124,10 @@ pub struct Config {
     pub session_max: Duration,
     /// How often the janitor ends expired sessions (and reports them).
     pub session_sweep: Duration,
+    /// Audit entries older than this many days are deleted by the janitor.
+    pub audit_retention_days: u32,
+    /// Audit entries that may wait for the `audit` thread.
+    pub audit_queue: usize,
     pub bcrypt_cost: u32,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -230,6 +234,8 @@ impl Config {
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
+            audit_retention_days: f.int("audit_retention_days", 90, 1, 36_500)?,
+            audit_queue: f.int("audit_queue", 65_536, 16, 10_000_000)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)?,
             max_connections: f.int("max_connections", 1024, 1, 1_000_000)?,
             max_connections_per_ip: f.int("max_connections_per_ip", 256, 1, 1_000_000)?,

@@ -5,6 +5,7 @@
 //! connection or inside a transaction alike, and they read rows with
 //! `try_get` (never the panicking `get`).
 
+pub mod audit;
 pub mod limits;
 pub mod modules;
 pub mod notify;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/006_module_registrations.sql"),
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
+    (8, "audit", include_str!("../../sql/008_audit.sql")),
     (
         10,
         "attempt_limits",

@@ -7,6 +7,7 @@ use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::limiter::{self, Keyed, Seen};
 use crate::auth::lockout;
@@ -103,20 +104,31 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     // Counted per account too, so that switching between its email and its
     // nickname does not double the guesses.
+    let account = match found.as_slice() {
+        [one] => Some(one.user.id),
+        _ => None,
+    };
     let mut accounts = vec![attempt.account_key.clone()];
-    if let [one] = found.as_slice() {
-        accounts.push(lockout::user_key(one.user.id));
-    }
+    accounts.extend(account.map(lockout::user_key));
     let seen = attempt.check(ctx, &accounts)?;
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
             METRICS.logins_succeeded.inc();
             attempt.forget(ctx, &accounts, &seen)?;
             upgrade_hash(ctx, &creds, attempt.password);
+            let entry = Entry::new(Actor::User(creds.user.id), "login");
+            ctx.audit.record(entry.address(&attempt.address));
             signed_in(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();
+            // The account if one matched; never the name typed for none
+            // (people type passwords into name fields).
+            let mut entry = Entry::new(Actor::Anonymous, "login").address(&attempt.address);
+            if let Some(id) = account {
+                entry = entry.target(format!("user:{id}"));
+            }
+            ctx.audit.record(entry.refused(e.reason));
             attempt.count(ctx, &accounts)?;
             Err(e)
         }
@@ -278,7 +290,10 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
 /// POST /logout: ends the session if there is one; always clears the cookie.
 pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     if let Some(token) = caller::token_for_change(ctx, req)? {
-        ctx.sessions.logout(&token, None, unix_now())?;
+        if let Some(user) = ctx.sessions.logout(&token, None, unix_now())? {
+            let entry = Entry::new(Actor::User(user), "logout");
+            ctx.audit.record(entry.address(req.client()));
+        }
     }
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))

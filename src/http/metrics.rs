@@ -142,4 +142,10 @@ fn hub_and_mail(page: &mut Page) {
     page.sample(name, &[("result", "sent")], METRICS.mails_sent.get() as f64);
     let failed = METRICS.mails_failed.get() as f64;
     page.sample(name, &[("result", "failed")], failed);
+    let name = "sse_audit_entries_total";
+    page.family(name, "counter", "Audit trail entries, by result.");
+    let written = METRICS.audit_written.get() as f64;
+    page.sample(name, &[("result", "written")], written);
+    let dropped = METRICS.audit_dropped.get() as f64;
+    page.sample(name, &[("result", "dropped")], dropped);
 }

@@ -21,6 +21,7 @@
 
 use super::handlers::{self, Outcome};
 use super::peers::{HoldLimits, Peer};
+use crate::audit::{Actor, Entry};
 use crate::ctx::Ctx;
 use crate::listener::slots::{Phase, Slot};
 use crate::logger;
@@ -50,7 +51,7 @@ pub struct Connection<'a> {
     pub peer: Arc<Peer>,
     pub addr: SocketAddr,
     /// Bad messages in a row.
-    bad: u32,
+    pub(super) bad: u32,
     /// Whether the module's registration is settled: it sent
     /// `module_start`, or its last one was looked up (`registrations`).
     pub registration_known: bool,
@@ -140,6 +141,10 @@ pub fn serve(
     ctx.hub.peers.remove(peer.id);
     super::registrations::release(ctx, peer.id);
     log::info!("{addr} ({}) disconnected: {why}", peer.name());
+    if let Some(module) = peer.module.get() {
+        let entry = Entry::new(Actor::Module(module.clone()), "module_disconnected");
+        ctx.audit.record(entry.address(addr.ip().to_string()));
+    }
 }
 
 /// An HTTP status and reason word for a refused handshake.

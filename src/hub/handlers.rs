@@ -6,6 +6,7 @@ use super::connection::Connection;
 use super::envelope::{self, Refused};
 use super::events::Protocol;
 use super::registrations;
+use crate::audit::{Actor, Entry};
 use crate::auth::AuthError;
 use crate::clock::unix_now;
 use crate::db::{users, DbError};
@@ -63,6 +64,27 @@ impl Request<'_> {
 
 pub(super) type Fields = Result<Option<Value>, HubError>;
 
+/// An audit entry of this connection's client address.
+fn audit_entry(s: &Connection, actor: Actor, action: &'static str) -> Entry {
+    Entry::new(actor, action).address(s.addr.ip().to_string())
+}
+
+/// Records a refused signature once per run of bad messages (the
+/// connection closes after `hub_max_bad_messages` of them), so that an
+/// unsigned client cannot fill the trail.
+fn audit_refusal(s: &Connection, action: &'static str, reason: &'static str) {
+    if s.bad > 0 {
+        return;
+    }
+    let actor = match s.peer.module.get() {
+        Some(name) => Actor::Module(name.clone()),
+        None => Actor::Anonymous,
+    };
+    s.ctx
+        .audit
+        .record(audit_entry(s, actor, action).refused(reason));
+}
+
 fn sig_error(outer_resolve_id: Option<&str>) -> Outcome {
     Outcome::Bad(json!({"type": "signature_verification_error", "resolve_id": outer_resolve_id}))
 }
@@ -84,7 +106,10 @@ pub fn handle(s: &mut Connection, text: &str) -> Outcome {
     let v = match envelope::open(text, &s.ctx.hub.keys) {
         Ok(v) => v,
         Err(Refused::NotJson) => return format_error("message is not a JSON object", None),
-        Err(Refused::Signature) => return sig_error(outer_resolve_id(text).as_deref()),
+        Err(Refused::Signature) => {
+            audit_refusal(s, "module_signature_refused", "bad_signature");
+            return sig_error(outer_resolve_id(text).as_deref());
+        }
     };
     if let Some(name) = s.peer.module.get() {
         if *name != v.origin {
@@ -93,6 +118,7 @@ pub fn handle(s: &mut Connection, text: &str) -> Outcome {
                 s.addr,
                 v.origin
             );
+            audit_refusal(s, "module_signature_refused", "another_modules_key");
             return sig_error(outer_resolve_id(text).as_deref());
         }
     }
@@ -109,10 +135,18 @@ pub fn handle(s: &mut Connection, text: &str) -> Outcome {
         .first_use(&v.origin, resolve_id, Instant::now())
     {
         log::warn!("{} replayed an envelope of '{}', refused", s.addr, v.origin);
+        let entry = audit_entry(s, Actor::Anonymous, "module_replay_refused");
+        s.ctx.audit.record(
+            entry
+                .target(format!("module:{}", v.origin))
+                .refused("replayed_resolve_id"),
+        );
         return sig_error(Some(resolve_id));
     }
     if s.peer.module.set(v.origin.clone()).is_ok() {
         log::info!("{} authenticated as '{}'", s.addr, v.origin);
+        let entry = audit_entry(s, Actor::Module(v.origin.clone()), "module_authenticated");
+        s.ctx.audit.record(entry);
     }
     // A module allowed to register, that signs without having sent
     // module_start on this connection: its last registration comes back.
@@ -188,6 +222,12 @@ fn dispatch(s: &Connection, r: &Request, resolve_id: &str) -> Outcome {
         )),
         Err(HubError::Denied) => {
             log::info!("{}: {} refused by module_permissions", r.origin, r.kind);
+            let entry = audit_entry(
+                s,
+                Actor::Module(r.origin.to_owned()),
+                "module_permission_refused",
+            );
+            s.ctx.audit.record(entry.refused("permission_denied"));
             Outcome::Reply(failure("permission_denied", None))
         }
         Err(HubError::Db(e)) if e.is_unavailable() => {
@@ -308,7 +348,10 @@ fn check_permission(s: &Connection, r: &Request) -> Fields {
 /// original protocol, every connection but this one).
 fn user_logout(s: &Connection, r: &Request) -> Fields {
     let token = r.str("access_token")?;
-    s.ctx.sessions.logout(token, Some(s.peer.id), unix_now())?;
+    if let Some(user) = s.ctx.sessions.logout(token, Some(s.peer.id), unix_now())? {
+        let entry = audit_entry(s, Actor::Module(r.origin.to_owned()), "logout");
+        s.ctx.audit.record(entry.target(format!("user:{user}")));
+    }
     Ok(Some(json!({"success": true})))
 }
 

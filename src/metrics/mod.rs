@@ -25,6 +25,10 @@ impl Counter {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -188,6 +192,10 @@ pub struct Metrics {
     pub broadcasts_dropped: Counter,
     pub mails_sent: Counter,
     pub mails_failed: Counter,
+    /// Audit entries written, and dropped (a full queue while the
+    /// database was away for long, or unwritten at exit).
+    pub audit_written: Counter,
+    pub audit_dropped: Counter,
 }
 
 impl Metrics {
@@ -206,6 +214,8 @@ impl Metrics {
             broadcasts_dropped: Counter::new(),
             mails_sent: Counter::new(),
             mails_failed: Counter::new(),
+            audit_written: Counter::new(),
+            audit_dropped: Counter::new(),
         }
     }
 }

@@ -73,6 +73,8 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
     raise_fd_limit();
     let mail = crate::mail::Mailer::start(&config, db.clone())?;
     let oidc = config.oidc.as_ref().map(crate::auth::oidc::Verifier::new);
+    let audit = crate::audit::Audit::start(db.clone(), config.audit_queue)
+        .map_err(StartError::io("audit thread"))?;
     match &config.oidc {
         Some(o) => log::info!("oidc: sign-in with {} on", o.issuer),
         None => log::info!("oidc: off (no oidc section)"),
@@ -123,6 +125,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             config.reset.window,
         ),
         oidc,
+        audit,
         config,
     });
     listen::start(ctx.clone())?;
@@ -259,25 +262,53 @@ fn raise_fd_limit() {
     }
 }
 
-/// Sweeps expired sessions every `session_sweep_seconds`.
+/// How often the janitor deletes old audit entries.
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Every `session_sweep_seconds`: ends expired sessions and deletes ended
+/// limit windows; every hour, old audit entries.
 fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
     let spawned = std::thread::Builder::new()
         .name("janitor".into())
-        .spawn(move || loop {
-            std::thread::sleep(ctx.config.session_sweep);
-            match ctx.sessions.sweep(unix_now()) {
-                Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
-                Ok(_) => {}
-                Err(e) => log::warn!("sessions: sweep failed: {e}"),
-            }
-            // The limits' table stays as small as the open windows.
-            match crate::auth::limiter::prune(&ctx.db, crate::clock::unix_millis()) {
-                Ok(n) if n > 0 => log::info!("limits: pruned {n} ended windows"),
-                Ok(_) => {}
-                Err(e) => log::warn!("limits: prune failed: {e}"),
+        .spawn(move || {
+            let mut pruned_at: Option<std::time::Instant> = None;
+            loop {
+                if pruned_at.is_none_or(|t| t.elapsed() >= AUDIT_PRUNE_EVERY) {
+                    prune_audit(&ctx);
+                    pruned_at = Some(std::time::Instant::now());
+                }
+                std::thread::sleep(ctx.config.session_sweep);
+                sweep(&ctx);
             }
         });
     spawned.map(drop).map_err(StartError::io("janitor thread"))
+}
+
+fn sweep(ctx: &Ctx) {
+    match ctx.sessions.sweep(unix_now()) {
+        Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
+        Ok(_) => {}
+        Err(e) => log::warn!("sessions: sweep failed: {e}"),
+    }
+    // The limits' table stays as small as the open windows.
+    match crate::auth::limiter::prune(&ctx.db, crate::clock::unix_millis()) {
+        Ok(n) if n > 0 => log::info!("limits: pruned {n} ended windows"),
+        Ok(_) => {}
+        Err(e) => log::warn!("limits: prune failed: {e}"),
+    }
+}
+
+fn prune_audit(ctx: &Ctx) {
+    let days = i64::from(ctx.config.audit_retention_days);
+    let pruned = ctx
+        .db
+        .conn()
+        .and_then(|mut c| crate::db::audit::prune(&mut *c, days));
+    match pruned {
+        Ok(n) if n > 0 => log::info!("audit: deleted {n} entries older than {days} days"),
+        Ok(_) => {}
+        Err(e) => log::warn!("audit: pruning failed: {e}"),
+    }
 }
 
 /// The one line on stdout: scripts and tests wait for it to learn the port.

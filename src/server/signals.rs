@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// The exit status of a second stop signal, which does not wait.
 const HURRIED_EXIT: i32 = 1;
 
+/// How long a clean stop waits for the audit trail's last batch.
+const AUDIT_FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Starts the `signals` thread, and `tls-sighup` when there is TLS.
 pub(super) fn watch(
     stop: listener::Stop,
@@ -78,6 +81,8 @@ pub(super) fn finish(ctx: &Ctx, slots: &Slots, socket_dir: &Path) {
             ctx.config.shutdown.as_secs()
         );
     }
+    // After the drain: the answers just given may have recorded entries.
+    ctx.audit.finish(AUDIT_FINISH_WAIT);
     let _ = std::fs::remove_dir_all(socket_dir);
     log::info!("stopped");
     crate::logger::flush();

@@ -433,3 +433,54 @@ fn check_config_names_each_problem() {
     let bad = Setup::new(Some(&db), json!({"bcrypt_cost": 99}));
     cli(bad.dir(), &["check-config"], "").fails(2, "bcrypt_cost");
 }
+
+#[test]
+fn every_cli_change_is_in_the_audit_trail_as_the_clis() {
+    let server = hub(json!({}));
+    let dir = server.dir();
+    let add = [
+        "user",
+        "add",
+        "--email",
+        "aud@example.org",
+        "--name",
+        "aud",
+        "--password-stdin",
+    ];
+    assert_eq!(cli(dir, &add, "aud-password-1\n").code, Some(0));
+    let id: i32 = server
+        .db()
+        .client()
+        .query_one("SELECT id FROM users WHERE name = 'aud'", &[])
+        .unwrap()
+        .get(0);
+    on(&server, &["user", "set-role", "aud", "teacher"]).ok();
+    on(&server, &["sessions", "end", "--user", "aud"]).ok();
+    let link = on(&server, &["user", "reset-link", "aud"]).ok().to_owned();
+    on(&server, &["user", "delete", "aud"]).ok();
+    let rows: Vec<(String, String, Option<String>)> = server
+        .db()
+        .client()
+        .query(
+            "SELECT actor, action, target FROM audit_events ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let target = Some(format!("user:{id}"));
+    let expected: Vec<_> = [
+        "user_created",
+        "role_change",
+        "sessions_ended",
+        "reset_link_issued",
+        "account_deleted",
+    ]
+    .iter()
+    .map(|a| ("cli".to_owned(), (*a).to_owned(), target.clone()))
+    .collect();
+    assert_eq!(rows, expected);
+    let phrase = link.rsplit('=').next().unwrap_or_default();
+    assert!(phrase.len() > 20 && !format!("{rows:?}").contains(phrase));
+}
