@@ -72,6 +72,8 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
             .map_err(taken)?;
     log::info!("registered user {}", user.id);
+    let entry = Entry::new(Actor::User(user.id), "register").target(format!("user:{}", user.id));
+    ctx.audit.record(entry.address(req.client()));
     signed_in(ctx, req, &user)
 }
 
@@ -316,7 +318,11 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let Some(hash) = creds.password_hash() else {
         return Err(ApiError::bad_request("google_account_has_no_password"));
     };
+    let entry = Entry::new(Actor::User(creds.user.id), "password_changed")
+        .target(format!("user:{}", creds.user.id))
+        .address(req.client());
     if !ctx.passwords.verify(old, hash) {
+        ctx.audit.record(entry.refused("old_password_not_valid"));
         return Err(ApiError::bad_request("old_password_not_valid"));
     }
     validate::new_password(new)?;
@@ -330,6 +336,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         token.as_deref(),
     )?;
     log::info!("user {} changed the password", creds.user.id);
+    ctx.audit.record(entry);
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
             .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),
@@ -378,6 +385,9 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         token: caller::token(ctx, req),
     });
     log::info!("deleted user {}", creds.user.id);
+    let entry = Entry::new(Actor::User(creds.user.id), "account_deleted");
+    let entry = entry.target(format!("user:{}", creds.user.id));
+    ctx.audit.record(entry.address(req.client()));
     Ok(Reply::no_content().with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
 }
 

@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::clock::unix_millis;
 use crate::ctx::Ctx;
 use crate::db::users;
@@ -23,7 +24,7 @@ pub fn get_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// POST /roles (admin): `user_name`, `role`. Applies to the user's live
 /// sessions at once and tells the modules.
 pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    authenticate_admin(ctx, req)?;
+    let admin = authenticate_admin(ctx, req)?.user.id;
     let name = req.require("user_name")?;
     let role = validate::role(req.require("role")?)?;
     let ids = users::set_role(&mut *ctx.db.conn()?, name, role)?;
@@ -32,6 +33,8 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     for id in ids {
         ctx.sessions.set_role(id, role);
+        let entry = Entry::new(Actor::User(admin), "role_changed").target(format!("user:{id}"));
+        ctx.audit.record(entry.address(req.client()));
     }
     ctx.hub.broadcast(Event::UserRoleChange {
         username: name.to_owned(),
@@ -63,12 +66,13 @@ pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// POST /users/unlock (admin): `user` (an id). Clears the failure counts
 /// that lock the account (`auth::lockout`), so that it can log in again.
 pub fn unlock(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    authenticate_admin(ctx, req)?;
+    let admin = authenticate_admin(ctx, req)?.user.id;
     let id = user_id(req.require("user")?)?;
     let creds = users::by_id(&mut *ctx.db.conn()?, id)?;
     let user = creds.ok_or(ApiError::new(404, "user_not_found"))?.user;
     let cleared = ctx.lockout().unlock(&ctx.db, &user)?;
-    // audit: user_unlocked, target user:<id>
+    let entry = Entry::new(Actor::User(admin), "user_unlocked").target(format!("user:{id}"));
+    ctx.audit.record(entry.address(req.client()));
     log::info!("unlocked user {id} ({cleared} counts cleared)");
     Ok(Reply::ok(
         json!({"status": 200, "success": true, "cleared": cleared}),

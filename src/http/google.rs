@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::jwks::JwksError;
 use crate::auth::limiter::{self, Keyed};
 use crate::auth::oidc::{Identity, OidcError};
@@ -41,8 +42,17 @@ pub fn google_client_id(ctx: &Ctx) -> Option<String> {
 /// POST /google_signin: `id_token` (Google's button calls it `credential`).
 pub fn signin(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let token = id_token(req).ok_or(ApiError::missing_parameter())?;
-    let identity = verify(ctx, req, token)?;
+    let entry = Entry::new(Actor::Anonymous, "google_signin").address(req.client());
+    // Refused tokens only, as for failed logins: not a busy or absent provider.
+    let identity = verify(ctx, req, token).inspect_err(|e| {
+        if e.status == 401 {
+            ctx.audit.record(entry.clone().refused(e.reason));
+        }
+    })?;
     let user = find_or_create(ctx, &identity)?;
+    let entry =
+        Entry::new(Actor::User(user.id), "google_signin").target(format!("user:{}", user.id));
+    ctx.audit.record(entry.address(req.client()));
     signed_in(ctx, req, &user)
 }
 

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod caller;
 mod dispatch;
 pub mod error;

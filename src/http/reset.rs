@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::limiter::{self, Keyed};
 use crate::auth::reset;
 use crate::clock::unix_millis;
@@ -57,6 +58,9 @@ pub fn reset_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
     log::info!("accounts: user {user_id} reset the password by mail");
+    let entry =
+        Entry::new(Actor::User(user_id), "password_reset").target(format!("user:{user_id}"));
+    ctx.audit.record(entry.address(req.client()));
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
             .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),

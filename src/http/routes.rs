@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, google, health, metrics, pages, reset, templates};
+use super::{accounts, admin, audit, google, health, metrics, pages, reset, templates};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -83,6 +83,7 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Post, "/roles", Lane::Fast, admin::set_role),
     (Method::Get, "/users", Lane::Fast, admin::list_users),
     (Method::Post, "/users/unlock", Lane::Fast, admin::unlock),
+    (Method::Get, "/audit", Lane::Fast, audit::list),
     (
         Method::Get,
         "/execution/running",

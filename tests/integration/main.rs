@@ -10,6 +10,7 @@ mod account_abuse;
 mod accounts;
 mod admin;
 mod admin_cli;
+mod audit;
 mod audit_writer;
 mod cli;
 mod contract;
