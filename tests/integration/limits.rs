@@ -229,3 +229,18 @@ fn unlock_is_for_admins_and_existing_users() {
         assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
     }
 }
+
+#[test]
+fn the_janitor_deletes_ended_windows() {
+    let config = json!({"login_failure_window_seconds": 3, "session_sweep_seconds": 1});
+    let server = Server::start(config, &[]);
+    fail(&server.client(), "nobody", 1);
+    let rows = || -> i64 {
+        let mut pg = server.db().client();
+        let row = pg.query_one("SELECT count(*) FROM attempt_limits", &[]);
+        row.expect("count").get(0)
+    };
+    assert!(rows() > 0, "the failure was counted");
+    let gone = common::wait_until(std::time::Duration::from_secs(20), || rows() == 0);
+    assert!(gone, "rows left: {}", rows());
+}

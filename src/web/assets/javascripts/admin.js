@@ -1,5 +1,6 @@
 /*
- * Admin part of the main page: counts and the users table with role editing.
+ * Admin part of the main page: counts and the users table with role editing
+ * and unlocking (the audit trail's table is admin_audit.js).
  * Always loaded; it stays inert unless the signed-in user has role "admin"
  * (the server checks the role again on every admin request).
  */
@@ -83,24 +84,29 @@
       type: 'button', class: 'button secondary small', id: `role-save-${id}`,
       'data-testid': `role-save-${id}`, 'data-busy-label': 'Saving…',
     }, 'Save');
+    const unlock = el('button', {
+      type: 'button', class: 'button secondary small', id: `unlock-${id}`,
+      'data-testid': `unlock-${id}`, 'data-busy-label': 'Unlocking…', hidden: true,
+    }, 'Unlock');
     const status = el('span', { id: `role-status-${id}`, 'data-testid': `role-status-${id}`, class: 'row-status', role: 'status' });
     const row = el('tr', { id: `user-row-${id}`, 'data-testid': `user-row-${id}` },
       el('td', { class: 'cell-name' }),
       el('td', { class: 'cell-email' }),
       el('td', {}, label, select),
       el('td', { class: 'cell-google' }),
-      el('td', { class: 'cell-actions' }, save, status));
+      el('td', { class: 'cell-actions' }, save, unlock, status));
     row.dataset.userId = String(id);
 
     select.addEventListener('change', () => setStatus(status, '', null));
     save.addEventListener('click', () => saveRole(row));
+    unlock.addEventListener('click', () => unlockUser(row, unlock, status));
     updateRow(row, user, { force: true });
     return row;
   }
 
   function updateRow(row, user, { force = false } = {}) {
     const select = row.querySelector('select');
-    const save = row.querySelector('button');
+    const save = row.querySelector(`#role-save-${user.id}`);
     // Someone is choosing a role in this row: leave their choice alone.
     const editing = !force && (select.value !== row.dataset.savedRole
       || document.activeElement === select || save.disabled);
@@ -113,6 +119,24 @@
     row.querySelector('label').textContent = `Role for ${user.name}`;
     roleOptions(select, user.role);
     if (!editing) select.value = user.role;
+    // Shown while a failure limit refuses the user's logins (GET /users).
+    const unlock = row.querySelector(`#unlock-${user.id}`);
+    if (!unlock.disabled) unlock.hidden = user.locked !== true;
+  }
+
+  async function unlockUser(row, unlock, status) {
+    if (unlock.disabled) return;
+    const name = row.dataset.userName;
+    if (!window.confirm(`Unlock ${name}? Their failed logins are forgotten and they can log in at once.`)) return;
+    setStatus(status, '', null);
+    const body = { user: row.dataset.userId };
+    const result = await withBusy(unlock, () => api('/users/unlock', { method: 'POST', body }));
+    if (result.ok) {
+      unlock.hidden = true;
+      setStatus(status, 'Unlocked', 'success');
+    } else {
+      setStatus(status, sentence(result.reason), 'error');
+    }
   }
 
   function setStatus(status, text, kind) {
@@ -123,7 +147,7 @@
 
   async function saveRole(row) {
     const select = row.querySelector('select');
-    const save = row.querySelector('button');
+    const save = row.querySelector(`#role-save-${row.dataset.userId}`);
     const status = row.querySelector('.row-status');
     if (save.disabled) return;
     setStatus(status, '', null);
