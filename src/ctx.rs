@@ -37,6 +37,10 @@ pub struct Ctx {
     /// Reset requests per email address, and per client address.
     pub reset_per_email: Limiter,
     pub reset_per_address: Limiter,
+    /// Requests to mail a verification link again, per email address and
+    /// per client address.
+    pub verify_per_email: Limiter,
+    pub verify_per_address: Limiter,
     /// Google / OpenID Connect sign-in; `None` without an `oidc` section.
     pub oidc: Option<crate::auth::oidc::Verifier>,
     /// The audit trail's queue to the `audit` thread.

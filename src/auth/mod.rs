@@ -14,6 +14,7 @@ pub mod password;
 pub mod reset;
 pub mod sessions;
 pub mod token;
+pub mod verification;
 
 use std::fmt;
 

@@ -17,12 +17,14 @@ mod mail;
 mod oidc;
 mod permissions;
 mod templates;
+mod verification;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 pub use permissions::{ModulePermissions, Permission, RequestType};
 pub use templates::TemplateLimits;
+pub use verification::VerificationConfig;
 
 /// `log_format`: `text` (the default) or `json`.
 fn log_json(f: &mut Fields) -> Result<bool, ConfigError> {
@@ -97,6 +99,8 @@ pub struct HubConfig {
     /// `auth_timeout`), so that what it holds is still fresh when it signs.
     pub hold_messages: usize,
     pub hold: Duration,
+    /// Web origins besides our own whose pages may open a WebSocket here.
+    pub allowed_origins: Vec<crate::origin::Origin>,
 }
 
 #[derive(Clone, Debug)]
@@ -160,6 +164,7 @@ pub struct Config {
     /// Outgoing mail; `None` turns password reset by mail off.
     pub smtp: Option<SmtpConfig>,
     pub reset: ResetConfig,
+    pub verification: VerificationConfig,
     /// Sign-in with Google / OpenID Connect; `None` turns it off.
     pub oidc: Option<OidcConfig>,
     /// `log_format`: one line of text per event, or one JSON object.
@@ -267,10 +272,12 @@ impl Config {
                 max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)?,
                 hold_messages: f.int("hub_hold_messages", 256, 0, 100_000)?,
                 hold: f.secs("hub_hold_seconds", 30, 1, 3600)?,
+                allowed_origins: f.origin_list("websocket_allowed_origins")?,
             },
             module_permissions: permissions::module_permissions(&mut f)?,
             smtp: mail::smtp(&mut f, &base)?,
             reset: mail::reset(&mut f)?,
+            verification: verification::verification(&mut f)?,
             oidc: oidc::oidc(&mut f, &base)?,
             log_json: log_json(&mut f)?,
         };
@@ -300,6 +307,10 @@ impl Config {
                     format!("'{scheme}': expected \"http\" or \"https\""),
                 ));
             }
+        }
+        if self.verification.required && self.smtp.is_none() {
+            let why = "true needs the smtp section: verification links go by mail";
+            return Err(f.error("require_email_verification", why));
         }
         if self.cookie_secret.len() < 16 {
             return Err(f.error("cookie_secret", "must be at least 16 characters"));

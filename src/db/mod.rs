@@ -15,6 +15,7 @@ pub mod schema;
 pub mod sessions;
 pub mod templates;
 pub mod users;
+pub mod verifications;
 
 pub use probe::NotReady;
 

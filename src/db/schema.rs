@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "attempt_limits",
         include_str!("../../sql/010_attempt_limits.sql"),
     ),
+    (
+        12,
+        "email_verification",
+        include_str!("../../sql/012_email_verification.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

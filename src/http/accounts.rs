@@ -7,6 +7,7 @@ use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
 use super::validate;
+use super::verification;
 use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::limiter::{self, Keyed, Seen};
@@ -14,7 +15,7 @@ use crate::auth::lockout;
 use crate::auth::sessions::Session;
 use crate::clock::{unix_millis, unix_now};
 use crate::ctx::Ctx;
-use crate::db::users::{self, CreateError, Credentials, Role, User};
+use crate::db::users::{self, CreateError, Credentials, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use crate::metrics::METRICS;
@@ -68,12 +69,13 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let user =
-        users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
-            .map_err(taken)?;
+    let user = verification::create_account(ctx, email, nickname, &hash).map_err(taken)?;
     log::info!("registered user {}", user.id);
     let entry = Entry::new(Actor::User(user.id), "register").target(format!("user:{}", user.id));
     ctx.audit.record(entry.address(req.client()));
+    if ctx.config.verification.required {
+        return verification::registered(ctx, req, &user);
+    }
     signed_in(ctx, req, &user)
 }
 
@@ -115,6 +117,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let seen = attempt.check(ctx, &accounts)?;
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
+            verification::allow_login(ctx, &creds.user, &attempt.address)?;
             METRICS.logins_succeeded.inc();
             attempt.forget(ctx, &accounts, &seen)?;
             upgrade_hash(ctx, &creds, attempt.password);

@@ -48,14 +48,18 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// refuses its logins now, from everywhere or from some address.
 pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate_admin(ctx, req)?;
-    let all = users::list(&mut *ctx.db.conn()?)?;
+    let mut conn = ctx.db.conn()?;
+    let unverified = crate::db::verifications::unverified_ids(&mut *conn)?;
+    let all = users::list(&mut *conn)?;
+    drop(conn);
     let locked = ctx.lockout().locked(&ctx.db, &all, unix_millis())?;
     let list: Vec<Value> = all
         .iter()
-        .map(|u| {
-            let mut v = user_json(u);
-            v["locked"] = Value::Bool(locked.contains(&u.id));
-            v
+        .map(|user| {
+            let mut json = user_json(user);
+            json["verified"] = (!unverified.contains(&user.id)).into();
+            json["locked"] = locked.contains(&user.id).into();
+            json
         })
         .collect();
     Ok(Reply::ok(
@@ -63,11 +67,11 @@ pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     ))
 }
 
-/// POST /users/unlock (admin): `user` (an id). Clears the failure counts
+/// POST /users/unlock (admin): `user_id`. Clears the failure counts
 /// that lock the account (`auth::lockout`), so that it can log in again.
 pub fn unlock(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let admin = authenticate_admin(ctx, req)?.user.id;
-    let id = user_id(req.require("user")?)?;
+    let id = user_id(req.require("user_id")?)?;
     let creds = users::by_id(&mut *ctx.db.conn()?, id)?;
     let user = creds.ok_or(ApiError::new(404, "user_not_found"))?.user;
     let cleared = ctx.lockout().unlock(&ctx.db, &user)?;
@@ -84,7 +88,7 @@ fn user_id(text: &str) -> Result<i32, ApiError> {
     let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     match text.parse::<i32>() {
         Ok(id) if digits && id > 0 => Ok(id),
-        _ => Err(ApiError::bad_request("invalid_user_id")),
+        _ => Err(ApiError::bad_request("user_id_not_valid")),
     }
 }
 

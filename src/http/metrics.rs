@@ -93,6 +93,8 @@ fn accounts(ctx: &Ctx, page: &mut Page) {
         &ctx.register_per_address,
         &ctx.reset_per_email,
         &ctx.reset_per_address,
+        &ctx.verify_per_email,
+        &ctx.verify_per_address,
     ];
     for l in limiters {
         page.sample(name, &[("limiter", l.name())], l.refusals() as f64);

@@ -26,6 +26,7 @@ mod socket;
 mod templates;
 /// The checks registration makes; the admin command line makes them too.
 pub mod validate;
+mod verification;
 mod workers;
 
 /// A user in the JSON shape the API answers, for the CLI's `--json` too.

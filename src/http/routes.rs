@@ -3,7 +3,9 @@
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, audit, google, health, metrics, pages, reset, templates};
+use super::{
+    accounts, admin, audit, google, health, metrics, pages, reset, templates, verification,
+};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -48,6 +50,30 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         "/forgot_password",
         Lane::Fast,
         pages::forgot_password,
+    ),
+    (
+        Method::Get,
+        "/verify_email",
+        Lane::Fast,
+        pages::verify_email,
+    ),
+    (
+        Method::Post,
+        "/verify_email",
+        Lane::Fast,
+        verification::verify,
+    ),
+    (
+        Method::Post,
+        "/verify_email/resend",
+        Lane::Fast,
+        verification::resend,
+    ),
+    (
+        Method::Post,
+        "/users/verify",
+        Lane::Fast,
+        verification::admin_verify,
     ),
     (Method::Post, "/register", Lane::Hashing, accounts::register),
     (Method::Post, "/login", Lane::Hashing, accounts::login),

@@ -124,6 +124,16 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             config.reset.max_per_address,
             config.reset.window,
         ),
+        verify_per_email: Limiter::new(
+            "verify_email",
+            config.verification.max_per_email,
+            config.verification.window,
+        ),
+        verify_per_address: Limiter::new(
+            "verify_address",
+            config.verification.max_per_address,
+            config.verification.window,
+        ),
         oidc,
         audit,
         config,

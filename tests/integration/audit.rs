@@ -113,7 +113,7 @@ fn account_actions_are_recorded_with_actor_target_and_outcome() {
     let wrong = [("nickname", "carol"), ("password", WRONG)];
     assert_eq!(c.post_form("/login", &wrong).status, 401);
     let id_text = id.to_string();
-    let r = admin.post_form("/users/unlock", &[("user", &id_text)]);
+    let r = admin.post_form("/users/unlock", &[("user_id", &id_text)]);
     assert_eq!(r.status, 200, "{}", r.body);
     let fresh = c.login("carol", NEW_PASSWORD);
     let r = c

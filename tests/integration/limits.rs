@@ -204,7 +204,7 @@ fn an_admin_unlocks_a_locked_account_which_then_logs_in() {
     assert!(locked_of(&admin, "alice"));
 
     let id = user_id(&admin, "alice");
-    let r = admin.post_form("/users/unlock", &[("user", &id)]);
+    let r = admin.post_form("/users/unlock", &[("user_id", &id)]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!locked_of(&admin, "alice"));
     c.login("alice", PASSWORD);
@@ -217,15 +217,17 @@ fn unlock_is_for_admins_and_existing_users() {
     let c = server.client();
     let token = c.register("bob", PASSWORD);
     let id = user_id(&admin, "bob");
-    let r = c.token(&token).post_form("/users/unlock", &[("user", &id)]);
+    let r = c
+        .token(&token)
+        .post_form("/users/unlock", &[("user_id", &id)]);
     r.assert_error(401, "user_not_admin");
-    c.post_form("/users/unlock", &[("user", &id)])
+    c.post_form("/users/unlock", &[("user_id", &id)])
         .assert_error(401, "no_token");
     admin
-        .post_form("/users/unlock", &[("user", "999999")])
+        .post_form("/users/unlock", &[("user_id", "999999")])
         .assert_error(404, "user_not_found");
     for bad in ["", "x", "-1", "1e3", "99999999999999999999"] {
-        let r = admin.post_form("/users/unlock", &[("user", bad)]);
+        let r = admin.post_form("/users/unlock", &[("user_id", bad)]);
         assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
     }
 }

@@ -119,9 +119,42 @@
     row.querySelector('label').textContent = `Role for ${user.name}`;
     roleOptions(select, user.role);
     if (!editing) select.value = user.role;
+    verifyControl(row, user);
     // Shown while a failure limit refuses the user's logins (GET /users).
     const unlock = row.querySelector(`#unlock-${user.id}`);
     if (!unlock.disabled) unlock.hidden = user.locked !== true;
+  }
+
+  /* Email verification: an unconfirmed account gets a "Mark verified" button. */
+  function verifyControl(row, user) {
+    const button = row.querySelector('.verify-user');
+    if (user.verified !== false) {
+      if (button) button.remove();
+      return;
+    }
+    if (button) return;
+    const id = user.id;
+    const verify = el('button', {
+      type: 'button', class: 'button secondary small verify-user', id: `verify-user-${id}`,
+      'data-testid': `verify-user-${id}`, 'data-busy-label': 'Saving…',
+    }, 'Mark verified');
+    verify.addEventListener('click', () => markVerified(row, verify));
+    row.querySelector('.cell-actions').append(verify);
+  }
+
+  async function markVerified(row, button) {
+    if (button.disabled) return;
+    const question = `Mark the email address of ${row.dataset.userName} as verified? They can then log in without the mailed link.`;
+    if (!window.confirm(question)) return;
+    const status = row.querySelector('.row-status');
+    const body = { user_id: Number(row.dataset.userId) };
+    const result = await withBusy(button, () => api('/users/verify', { method: 'POST', body }));
+    if (result.ok) {
+      button.remove();
+      setStatus(status, 'Verified', 'success');
+    } else {
+      setStatus(status, sentence(result.reason), 'error');
+    }
   }
 
   async function unlockUser(row, unlock, status) {
@@ -129,7 +162,7 @@
     const name = row.dataset.userName;
     if (!window.confirm(`Unlock ${name}? Their failed logins are forgotten and they can log in at once.`)) return;
     setStatus(status, '', null);
-    const body = { user: row.dataset.userId };
+    const body = { user_id: Number(row.dataset.userId) };
     const result = await withBusy(unlock, () => api('/users/unlock', { method: 'POST', body }));
     if (result.ok) {
       unlock.hidden = true;

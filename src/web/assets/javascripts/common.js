@@ -29,6 +29,11 @@
     mail_not_configured: 'Password reset by email is not available on this server. Please contact an administrator.',
     too_many_requests: 'Too many requests. Please wait a few minutes and try again.',
     phrase_not_valid: 'This password reset link is not valid or has expired. Please request a new one.',
+    // email verification
+    email_not_verified: 'Please confirm your email address first: open the link we mailed you.',
+    token_not_valid: 'This confirmation link is not valid, was used already or has expired. Please ask for a new one on the login page.',
+    missing_verification_token: 'This confirmation link is incomplete. Please open the link from the email again.',
+    user_id_not_valid: 'This account does not exist.',
     // account
     no_token: 'Your session has expired, please log in again.',
     old_password_not_valid: 'The current password is not correct.',

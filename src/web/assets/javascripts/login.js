@@ -9,6 +9,8 @@
     changed: ['success', 'Password changed, please log in with the new one.'],
     deleted: ['success', 'Your account and its data have been deleted, and all its sessions have ended.'],
     reset: ['success', 'Your password has been reset, please log in with the new one.'],
+    verify: ['success', 'Account created. We mailed you a link: open it to confirm your email address, then log in.'],
+    verified: ['success', 'Your email address is confirmed, please log in.'],
   };
   for (const [param, [kind, text]] of Object.entries(NOTICES)) {
     if (query(param) === '1') {
@@ -69,6 +71,7 @@
       return;
     }
     showReason(result.reason, LOGIN_FIELDS, 'login-error');
+    if (result.reason === 'email_not_verified') showVerify(identifier.includes('@') ? identifier : '');
   });
 
   /* Register */
@@ -96,6 +99,11 @@
       remember: $('register-remember').checked,
     };
     const result = await withBusy(button, () => api('/register', { method: 'POST', body, authRedirect: false }));
+    if (result.ok && result.data && result.data.verification_required) {
+      // No session yet: the account logs in once its email is confirmed.
+      location.assign(`/login?verify=1&email=${encodeURIComponent(body.email)}`);
+      return;
+    }
     if (result.ok) {
       location.assign('/main');
       return;
@@ -130,6 +138,29 @@
       return;
     }
     showReason(result.reason, { invalid_email: 'forgot-email' }, 'forgot-error');
+  });
+
+  /* Email verification: "send the link again", shown when it is needed. */
+  function showVerify(email) {
+    $('verify-section').hidden = false;
+    if (email && !$('verify-email').value) $('verify-email').value = email;
+  }
+  if (query('verify') === '1') showVerify(query('email') || '');
+  $('verify-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('verify-resend');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    $('verify-status').textContent = '';
+    if (!requireFields(['verify-email'])) return;
+
+    const body = { email: $('verify-email').value.trim() };
+    const result = await withBusy(button, () => api('/verify_email/resend', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      $('verify-status').textContent = 'If that address has an account still to confirm, we sent a new link.';
+      return;
+    }
+    showReason(result.reason, { invalid_email: 'verify-email' }, 'verify-error');
   });
 
   /* Google sign-in: shown only when the server has a Google client id. */
