@@ -246,3 +246,37 @@ fn the_janitor_deletes_ended_windows() {
     let gone = common::wait_until(std::time::Duration::from_secs(20), || rows() == 0);
     assert!(gone, "rows left: {}", rows());
 }
+
+/// An attempt is counted in the statement that checks it: registrations
+/// racing on two servers from one address get exactly the limit's number
+/// through, however they interleave.
+#[test]
+fn racing_attempts_on_two_servers_pass_exactly_the_limit() {
+    let db = TestDb::new();
+    let config = json!({"register_max_per_address": 3});
+    let a = Setup::new(Some(&db), config.clone()).start(&[]);
+    let b = Setup::new(Some(&db), config).start(&[]);
+    let clients: Vec<Client> = (0..10)
+        .map(|i| if i % 2 == 0 { a.client() } else { b.client() })
+        .collect();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let racers: Vec<_> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                s.spawn(move || {
+                    let name = format!("racer{i}");
+                    let email = format!("{name}@example.org");
+                    c.register_form(&email, &name, PASSWORD).status
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| r.join().expect("racer"))
+            .collect()
+    });
+    let passed = statuses.iter().filter(|&&s| s == 200).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((passed, refused), (3, 7), "{statuses:?}");
+}
