@@ -29,6 +29,8 @@ pub struct Ctx {
     pub account_failures: Limiter,
     /// Failed logins per client address (a looser limit: labs share NATs).
     pub address_failures: Limiter,
+    /// Wrong second-step codes per account, over all its login challenges.
+    pub totp_failures: Limiter,
     /// Registrations per client address.
     pub register_per_address: Limiter,
     pub hub: Arc<Hub>,

@@ -16,6 +16,7 @@
 use crate::db::limits::{self, LimitRow};
 use crate::db::{Db, DbError};
 use crate::metrics::Counter;
+use postgres::GenericClient;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::time::Duration;
@@ -134,10 +135,15 @@ impl Seen {
 /// `now`, else which keys have counts; one SELECT for all of them. The
 /// first limit that refuses counts the refusal (one per request).
 pub fn check(db: &Db, keys: &[Keyed], now: i64) -> Result<Seen, Refused> {
+    check_in(&mut *db.conn()?, keys, now)
+}
+
+/// As [`check`], on `c` (a transaction's connection, say).
+pub fn check_in(c: &mut impl GenericClient, keys: &[Keyed], now: i64) -> Result<Seen, Refused> {
     let stored_keys: Vec<Cow<str>> = keys.iter().map(|(_, k)| stored(k)).collect();
     let names: Vec<&str> = keys.iter().map(|(l, _)| l.name).collect();
     let key_refs: Vec<&str> = stored_keys.iter().map(|k| k.as_ref()).collect();
-    let rows = limits::find(&mut *db.conn()?, &names, &key_refs)?;
+    let rows = limits::find(c, &names, &key_refs)?;
     let row_of = |i: usize| {
         rows.iter()
             .find(|r: &&LimitRow| r.name == names[i] && r.key == key_refs[i])
@@ -174,6 +180,11 @@ fn distinct<'a>(keys: &[Keyed<'a>]) -> Vec<(&'a Limiter, Cow<'a, str>)> {
 /// Counts one event for each of `keys` at `now` (a failure, or a request
 /// that is limited whether it succeeds or not); one upsert for all.
 pub fn count(db: &Db, keys: &[Keyed], now: i64) -> Result<(), DbError> {
+    count_in(&mut *db.conn()?, keys, now)
+}
+
+/// As [`count`], on `c` (in a transaction, it counts when that commits).
+pub fn count_in(c: &mut impl GenericClient, keys: &[Keyed], now: i64) -> Result<(), DbError> {
     let keys = distinct(keys);
     let names: Vec<&str> = keys.iter().map(|(l, _)| l.name).collect();
     let key_refs: Vec<&str> = keys.iter().map(|(_, k)| k.as_ref()).collect();
@@ -181,7 +192,7 @@ pub fn count(db: &Db, keys: &[Keyed], now: i64) -> Result<(), DbError> {
         .iter()
         .map(|(l, _)| now.saturating_add(l.window_ms))
         .collect();
-    limits::count(&mut *db.conn()?, &names, &key_refs, &ends, now)
+    limits::count(c, &names, &key_refs, &ends, now)
 }
 
 /// Forgets the counts of `keys` (a pair after its successful login).

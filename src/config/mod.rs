@@ -17,6 +17,7 @@ mod mail;
 mod oidc;
 mod permissions;
 mod templates;
+mod totp;
 mod verification;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
@@ -24,6 +25,7 @@ pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 pub use permissions::{ModulePermissions, Permission, RequestType};
 pub use templates::TemplateLimits;
+pub use totp::{SecretKey, TotpConfig};
 pub use verification::VerificationConfig;
 
 /// `log_format`: `text` (the default) or `json`.
@@ -169,6 +171,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// `log_format`: one line of text per event, or one JSON object.
     pub log_json: bool,
+    /// Two-factor sign-in with TOTP (`totp_*` keys).
+    pub totp: TotpConfig,
 }
 
 /// A configuration that cannot be used.
@@ -280,6 +284,7 @@ impl Config {
             verification: verification::verification(&mut f)?,
             oidc: oidc::oidc(&mut f, &base)?,
             log_json: log_json(&mut f)?,
+            totp: totp::totp(&mut f, &base)?,
         };
         config.check(&mut f)?;
         for key in f.unknown_keys() {

@@ -14,6 +14,7 @@ pub mod resets;
 pub mod schema;
 pub mod sessions;
 pub mod templates;
+pub mod totp;
 pub mod users;
 pub mod verifications;
 

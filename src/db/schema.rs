@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
     (8, "audit", include_str!("../../sql/008_audit.sql")),
+    (11, "totp", include_str!("../../sql/011_totp.sql")),
     (
         10,
         "attempt_limits",

@@ -76,7 +76,8 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     if ctx.config.verification.required {
         return verification::registered(ctx, req, &user);
     }
-    signed_in(ctx, req, &user)
+    // A role that requires TOTP enrols before its first session.
+    super::totp::after_first_factor(ctx, req, &user)
 }
 
 /// The answer to an account that cannot be created.
@@ -123,7 +124,8 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             upgrade_hash(ctx, &creds, attempt.password);
             let entry = Entry::new(Actor::User(creds.user.id), "login");
             ctx.audit.record(entry.address(&attempt.address));
-            signed_in(ctx, req, &creds.user)
+            // With TOTP, `login_second_step` follows in the trail.
+            super::totp::after_first_factor(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();

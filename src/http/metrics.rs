@@ -95,6 +95,7 @@ fn accounts(ctx: &Ctx, page: &mut Page) {
         &ctx.reset_per_address,
         &ctx.verify_per_email,
         &ctx.verify_per_address,
+        &ctx.totp_failures,
     ];
     for l in limiters {
         page.sample(name, &[("limiter", l.name())], l.refusals() as f64);

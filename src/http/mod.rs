@@ -24,6 +24,7 @@ mod respond;
 mod routes;
 mod socket;
 mod templates;
+mod totp;
 /// The checks registration makes; the admin command line makes them too.
 pub mod validate;
 mod verification;

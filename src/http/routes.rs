@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
 use super::{
-    accounts, admin, audit, google, health, metrics, pages, reset, templates, verification,
+    accounts, admin, audit, google, health, metrics, pages, reset, templates, totp, verification,
 };
 use crate::ctx::Ctx;
 
@@ -78,6 +78,23 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Post, "/register", Lane::Hashing, accounts::register),
     (Method::Post, "/login", Lane::Hashing, accounts::login),
     (Method::Post, "/logout", Lane::Fast, accounts::logout),
+    (Method::Post, "/login/totp", Lane::Fast, totp::login_step),
+    (
+        Method::Post,
+        "/login/totp/enrol",
+        Lane::Fast,
+        totp::login_enrol,
+    ),
+    (Method::Get, "/totp", Lane::Fast, totp::status),
+    (Method::Post, "/totp/enrol", Lane::Fast, totp::enrol),
+    (Method::Post, "/totp/confirm", Lane::Fast, totp::confirm),
+    (Method::Post, "/totp/disable", Lane::Hashing, totp::disable),
+    (
+        Method::Post,
+        "/users/totp/reset",
+        Lane::Fast,
+        totp::admin_reset,
+    ),
     (
         Method::Post,
         "/password/change",

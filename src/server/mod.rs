@@ -107,6 +107,11 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             config.attempts.login_max_failures_per_address,
             config.login_failure_window,
         ),
+        totp_failures: Limiter::new(
+            "totp_account",
+            config.totp.max_failures_per_account,
+            config.totp.failure_window,
+        ),
         register_per_address: Limiter::new(
             "register_address",
             config.attempts.register_max_per_address,

@@ -43,3 +43,4 @@ mod schemas;
 mod templates;
 mod token_ttl;
 mod tokens;
+mod totp;

@@ -100,8 +100,38 @@
     select.addEventListener('change', () => setStatus(status, '', null));
     save.addEventListener('click', () => saveRole(row));
     unlock.addEventListener('click', () => unlockUser(row, unlock, status));
+    addTotpReset(row, user);
     updateRow(row, user, { force: true });
     return row;
+  }
+
+  /*
+   * Two-factor reset: after the row's role controls (which stay its first
+   * button and status), a button that removes the user's second factor,
+   * for a lost phone, after a confirmation.
+   */
+  function addTotpReset(row, user) {
+    const id = user.id;
+    const reset = el('button', {
+      type: 'button', class: 'button secondary small', id: `totp-reset-${id}`,
+      'data-testid': `totp-reset-${id}`, 'data-busy-label': 'Resetting…',
+    }, 'Reset 2FA');
+    const status = el('span', {
+      id: `totp-reset-status-${id}`, 'data-testid': `totp-reset-status-${id}`, class: 'totp-reset-status', role: 'status',
+    });
+    row.querySelector('.cell-actions').append(' ', reset, status);
+    reset.addEventListener('click', async () => {
+      if (reset.disabled) return;
+      const name = row.dataset.userName;
+      if (!window.confirm(`Remove the two-factor sign-in of ${name}? Their next login asks for the password only (or to enrol again, if their role requires it).`)) return;
+      setStatus(status, '', null);
+      const result = await withBusy(reset, () => api('/users/totp/reset', { method: 'POST', body: { user_id: String(id) } }));
+      if (!result.ok) {
+        setStatus(status, sentence(result.reason), 'error');
+        return;
+      }
+      setStatus(status, result.data && result.data.removed ? 'Two-factor sign-in removed' : 'Had no two-factor sign-in', 'success');
+    });
   }
 
   function updateRow(row, user, { force = false } = {}) {

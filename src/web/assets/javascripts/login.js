@@ -1,4 +1,4 @@
-/* Log in, register, "forgot password" and the (future) Google button. */
+/* Log in (and its second step), register, "forgot password" and the Google button. */
 (() => {
   'use strict';
   const { api, withBusy, $, clearErrors, showReason, requireFields, checkNewPassword, query } = window.SSE;
@@ -67,12 +67,72 @@
     body[identifier.includes('@') ? 'email' : 'nickname'] = identifier;
     const result = await withBusy(button, () => api('/login', { method: 'POST', body, authRedirect: false }));
     if (result.ok) {
-      location.assign('/main');
+      signedIn(result.data);
       return;
     }
     showReason(result.reason, LOGIN_FIELDS, 'login-error');
     if (result.reason === 'email_not_verified') showVerify(identifier.includes('@') ? identifier : '');
   });
+
+  /* The second step (TOTP): a right password may answer a challenge
+     instead of a session; a role that must use TOTP enrols here first. */
+  let challenge = null;
+
+  function signedIn(data) {
+    if (data && data.totp_required && typeof data.challenge === 'string') {
+      showSecondStep(data.challenge, Boolean(data.totp_enrol));
+      return;
+    }
+    location.assign('/main');
+  }
+
+  function showSecondStep(token, enrol) {
+    challenge = token;
+    for (const id of ['panel-login', 'panel-register', 'google-signin']) $(id).hidden = true;
+    document.querySelector('.tabs').hidden = true;
+    $('totp-step').hidden = false;
+    $('totp-enrol').hidden = !enrol;
+    if (enrol) loadEnrolment();
+    $('totp-code').focus();
+  }
+
+  async function loadEnrolment() {
+    const result = await api('/login/totp/enrol', { method: 'POST', body: { challenge }, authRedirect: false });
+    if (!result.ok || !result.data) {
+      $('totp-error').textContent = SSE.sentence(result.reason);
+      return;
+    }
+    SSE.showTotpSecret(result.data, $('totp-qr'), $('totp-secret'));
+  }
+
+  const TOTP_FIELDS = { totp_code_not_valid: 'totp-code', totp_code_used: 'totp-code' };
+  $('totp-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('totp-submit');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    if (!requireFields(['totp-code'])) return;
+    const body = { challenge, code: $('totp-code').value.trim(), remember: $('login-remember').checked };
+    const result = await withBusy(button, () => api('/login/totp', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      const codes = result.data && result.data.recovery_codes;
+      if (Array.isArray(codes)) {
+        SSE.showRecoveryCodes(codes, $('totp-recovery-codes'));
+        $('totp-form').hidden = true;
+        $('totp-enrol').hidden = true;
+        $('totp-cancel').hidden = true;
+        $('totp-recovery').hidden = false;
+        $('totp-continue').focus();
+        return;
+      }
+      location.assign('/main');
+      return;
+    }
+    $('totp-code').value = '';
+    showReason(result.reason, TOTP_FIELDS, 'totp-error');
+  });
+  $('totp-continue').addEventListener('click', () => location.assign('/main'));
+  $('totp-cancel').addEventListener('click', () => location.assign('/login'));
 
   /* Register */
   const REGISTER_FIELDS = {
@@ -105,7 +165,7 @@
       return;
     }
     if (result.ok) {
-      location.assign('/main');
+      signedIn(result.data);
       return;
     }
     showReason(result.reason, REGISTER_FIELDS, 'register-error');
@@ -170,7 +230,7 @@
     const body = { id_token: idToken, remember: $('login-remember').checked };
     const result = await api('/google_signin', { method: 'POST', body, authRedirect: false });
     if (result.ok) {
-      location.assign('/main');
+      signedIn(result.data);
       return;
     }
     status.textContent = SSE.sentence(result.reason);
