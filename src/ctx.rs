@@ -4,6 +4,7 @@
 
 use crate::auth::cookie::CookieSigner;
 use crate::auth::limiter::Limiter;
+use crate::auth::lockout::Lockout;
 use crate::auth::password::Passwords;
 use crate::auth::sessions::SessionStore;
 use crate::config::Config;
@@ -46,4 +47,14 @@ pub struct Ctx {
     pub oidc: Option<crate::auth::oidc::Verifier>,
     /// The audit trail's queue to the `audit` thread.
     pub audit: crate::audit::Audit,
+}
+
+impl Ctx {
+    /// The two limits that lock an account (what `POST /users/unlock` clears).
+    pub fn lockout(&self) -> Lockout<'_> {
+        Lockout {
+            pair: &self.login_pair_failures,
+            account: &self.account_failures,
+        }
+    }
 }

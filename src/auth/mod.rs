@@ -9,6 +9,7 @@ pub mod ended;
 pub mod jwks;
 pub mod jwt_ring;
 pub mod limiter;
+pub mod lockout;
 pub mod oidc;
 pub mod password;
 pub mod reset;

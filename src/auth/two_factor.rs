@@ -9,7 +9,7 @@
 //! per account (`totp_max_failures_per_account`) over all challenges, so a
 //! stolen password does not buy unlimited guesses by logging in again.
 
-use super::limiter::Limiter;
+use super::limiter::{self, Keyed, Limiter, Refused as LimitRefused};
 use super::token::{looks_like_token, new_token, TokenHash};
 use super::totp;
 use super::AuthError;
@@ -19,7 +19,6 @@ use crate::db::users::User;
 use crate::db::{Db, DbError};
 use postgres::GenericClient;
 use std::fmt;
-use std::time::Instant;
 
 /// Why a step of the second factor did not happen.
 #[derive(Debug)]
@@ -228,9 +227,11 @@ impl TwoFactor<'_> {
             error,
         };
         let account = format!("user:{}", found.user_id);
-        failures
-            .check(&account, Instant::now())
-            .map_err(|wait| refused(TotpError::TooMany(wait)))?;
+        let limit: Keyed = (failures, &account);
+        limiter::check_in(&mut tx, &[limit], crate::clock::unix_millis()).map_err(|r| match r {
+            LimitRefused::Wait(wait) => refused(TotpError::TooMany(wait)),
+            LimitRefused::Db(e) => refused(e.into()),
+        })?;
         let result = match found.purpose {
             Purpose::Code => {
                 check_in(&mut tx, key, found.user_id, proof, now).map(|recovery| (None, recovery))
@@ -238,7 +239,9 @@ impl TwoFactor<'_> {
             Purpose::Enrol => confirm_in(&mut tx, key, found.user_id, proof, now)
                 .map(|codes| (Some(codes), false)),
         };
-        let count = || failures.count(&account, Instant::now());
+        let count = |tx: &mut postgres::Transaction<'_>| {
+            limiter::count_in(tx, &[limit], crate::clock::unix_millis())
+        };
         let (recovery_codes, used_recovery_code) =
             self.settle(tx, &hash, result, count).map_err(refused)?;
         Ok(Passed {
@@ -256,7 +259,7 @@ impl TwoFactor<'_> {
         mut tx: postgres::Transaction<'_>,
         hash: &[u8],
         result: Result<T, TotpError>,
-        count: impl FnOnce(),
+        count: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<(), DbError>,
     ) -> Result<T, TotpError> {
         match result {
             Ok(passed) => {
@@ -269,8 +272,9 @@ impl TwoFactor<'_> {
             Err(e @ (TotpError::WrongCode | TotpError::CodeUsed)) => {
                 let max = self.config.challenge_max_failures as i32;
                 store::challenge_failed(&mut tx, hash, max)?;
+                // In the same transaction: counted exactly when the failure is.
+                count(&mut tx)?;
                 tx.commit().map_err(DbError::from)?;
-                count();
                 Err(e)
             }
             Err(e) => Err(e),

@@ -134,6 +134,8 @@ pub struct Config {
     pub session_user_agent_max: usize,
     /// Audit entries older than this many days are deleted by the janitor.
     pub audit_retention_days: u32,
+    /// The most audit entries one `GET /audit` answers.
+    pub audit_page_max: u32,
     /// Audit entries that may wait for the `audit` thread.
     pub audit_queue: usize,
     pub bcrypt_cost: u32,
@@ -247,6 +249,7 @@ impl Config {
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
             session_user_agent_max: f.int("session_user_agent_max_chars", 256, 0, 4096)?,
             audit_retention_days: f.int("audit_retention_days", 90, 1, 36_500)?,
+            audit_page_max: f.int("audit_page_max", 1000, 1, 100_000)?,
             audit_queue: f.int("audit_queue", 65_536, 16, 10_000_000)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)?,
             max_connections: f.int("max_connections", 1024, 1, 1_000_000)?,

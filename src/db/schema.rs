@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/009_session_details.sql"),
     ),
     (
+        10,
+        "attempt_limits",
+        include_str!("../../sql/010_attempt_limits.sql"),
+    ),
+    (
         12,
         "email_verification",
         include_str!("../../sql/012_email_verification.sql"),

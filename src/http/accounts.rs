@@ -10,15 +10,16 @@ use super::validate;
 use super::verification;
 use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
+use crate::auth::limiter::{self, Keyed, Seen};
+use crate::auth::lockout;
 use crate::auth::sessions::Session;
-use crate::clock::unix_now;
+use crate::clock::{unix_millis, unix_now};
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Credentials, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use crate::metrics::METRICS;
 use serde_json::json;
-use std::time::Instant;
 
 /// The fields of a registration, checked.
 fn registration(req: &Req) -> Result<(&str, &str, &str), ApiError> {
@@ -51,14 +52,13 @@ fn check_free(ctx: &Ctx, email: &str, nickname: &str) -> Result<(), ApiError> {
 /// each attempt that gets this far counts, since each costs a bcrypt hash.
 pub fn admit_register(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let client = req.client();
-    ctx.register_per_address
-        .check(&client, Instant::now())
-        .map_err(ApiError::too_many_attempts)?;
+    let limit = &ctx.register_per_address;
+    limiter::check(&ctx.db, &[(limit, &client)], unix_millis()).map_err(ApiError::limited)?;
     let (email, nickname, _) = registration(req)?;
     check_free(ctx, email, nickname)?;
-    ctx.register_per_address
-        .attempt(&client, Instant::now())
-        .map_err(ApiError::too_many_attempts)?;
+    limit
+        .attempt(&ctx.db, &client, unix_millis())
+        .map_err(ApiError::limited)?;
     Ok(Lane::Hashing)
 }
 
@@ -71,6 +71,8 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let hash = ctx.passwords.hash(password)?;
     let user = verification::create_account(ctx, email, nickname, &hash).map_err(taken)?;
     log::info!("registered user {}", user.id);
+    let entry = Entry::new(Actor::User(user.id), "register").target(format!("user:{}", user.id));
+    ctx.audit.record(entry.address(req.client()));
     if ctx.config.verification.required {
         return verification::registered(ctx, req, &user);
     }
@@ -91,14 +93,13 @@ fn taken(e: CreateError) -> ApiError {
 /// the login name it gives.
 pub fn admit_login(ctx: &Ctx, req: &Req) -> Result<Lane, ApiError> {
     let attempt = LoginAttempt::of(req)?;
-    attempt.check(ctx, &attempt.account_key)?;
+    attempt.check(ctx, std::slice::from_ref(&attempt.account_key))?;
     Ok(Lane::Hashing)
 }
 
 /// POST /login: (`email` or `nickname`), `password`.
 pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let attempt = LoginAttempt::of(req)?;
-    attempt.check(ctx, &attempt.account_key)?;
     let found = {
         let mut conn = ctx.db.conn()?;
         match (attempt.email, attempt.nickname) {
@@ -112,22 +113,14 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         [one] => Some(one.user.id),
         _ => None,
     };
-    let user_key = match account {
-        Some(id) => format!("user:{id}"),
-        None => attempt.account_key.clone(),
-    };
-    attempt.check(ctx, &user_key)?;
-    let mut keys = vec![attempt.account_key.as_str()];
-    if user_key != attempt.account_key {
-        keys.push(&user_key);
-    }
+    let mut accounts = vec![attempt.account_key.clone()];
+    accounts.extend(account.map(lockout::user_key));
+    let seen = attempt.check(ctx, &accounts)?;
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
             verification::allow_login(ctx, &creds.user, &attempt.address)?;
             METRICS.logins_succeeded.inc();
-            for key in keys {
-                ctx.login_pair_failures.forget(&attempt.pair(key));
-            }
+            attempt.forget(ctx, &accounts, &seen)?;
             upgrade_hash(ctx, &creds, attempt.password);
             let entry = Entry::new(Actor::User(creds.user.id), "login");
             ctx.audit.record(entry.address(&attempt.address));
@@ -143,12 +136,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
                 entry = entry.target(format!("user:{id}"));
             }
             ctx.audit.record(entry.refused(e.reason));
-            let now = Instant::now();
-            for key in keys {
-                ctx.login_pair_failures.count(&attempt.pair(key), now);
-                ctx.account_failures.count(key, now);
-            }
-            ctx.address_failures.count(&attempt.address, now);
+            attempt.count(ctx, &accounts)?;
             Err(e)
         }
     }
@@ -173,8 +161,8 @@ impl<'r> LoginAttempt<'r> {
         let email = req.param("email").map(str::trim).filter(|e| !e.is_empty());
         let nickname = req.param("nickname").filter(|n| !n.is_empty());
         let account_key = match (email, nickname) {
-            (Some(e), _) => format!("email:{}", e.to_lowercase()),
-            (None, Some(n)) => format!("name:{n}"),
+            (Some(e), _) => lockout::email_key(e),
+            (None, Some(n)) => lockout::name_key(n),
             (None, None) => return Err(ApiError::missing_parameter()),
         };
         Ok(LoginAttempt {
@@ -186,19 +174,54 @@ impl<'r> LoginAttempt<'r> {
         })
     }
 
-    /// The key of `account` from this address; an address has no `|`.
-    fn pair(&self, account: &str) -> String {
-        format!("{}|{account}", self.address)
+    /// The pair keys of `accounts` from this address, in their order.
+    fn pairs(&self, accounts: &[String]) -> Vec<String> {
+        accounts
+            .iter()
+            .map(|a| lockout::pair_key(&self.address, a))
+            .collect()
     }
 
-    /// 429 with `Retry-After` while any limit of `account` is used up.
-    fn check(&self, ctx: &Ctx, account: &str) -> Result<(), ApiError> {
-        let (pair, now) = (self.pair(account), Instant::now());
-        ctx.login_pair_failures
-            .check(&pair, now)
-            .and_then(|()| ctx.account_failures.check(account, now))
-            .and_then(|()| ctx.address_failures.check(&self.address, now))
-            .map_err(ApiError::too_many_attempts)
+    /// The limits a login counts under: the pairs, the accounts, the address.
+    fn keys<'k>(
+        &'k self,
+        ctx: &'k Ctx,
+        pairs: &'k [String],
+        accounts: &'k [String],
+    ) -> Vec<Keyed<'k>> {
+        let pairs = pairs.iter().map(|p| (&ctx.login_pair_failures, p.as_str()));
+        let accounts = accounts.iter().map(|a| (&ctx.account_failures, a.as_str()));
+        let address = (&ctx.address_failures, self.address.as_str());
+        pairs.chain(accounts).chain([address]).collect()
+    }
+
+    /// Every limit of `accounts` and of the address, in one SELECT: 429
+    /// with `Retry-After` while any is used up; otherwise which have
+    /// counts (the pairs come first, in `accounts`' order).
+    fn check(&self, ctx: &Ctx, accounts: &[String]) -> Result<Seen, ApiError> {
+        let pairs = self.pairs(accounts);
+        let keys = self.keys(ctx, &pairs, accounts);
+        limiter::check(&ctx.db, &keys, unix_millis()).map_err(ApiError::limited)
+    }
+
+    /// After a success: forgets the pairs that had counts, and writes
+    /// nothing when none had (the usual login).
+    fn forget(&self, ctx: &Ctx, accounts: &[String], seen: &Seen) -> Result<(), ApiError> {
+        let pairs = self.pairs(accounts);
+        let counted: Vec<Keyed> = (pairs.iter().enumerate())
+            .filter(|(i, _)| seen.counted(*i))
+            .map(|(_, p)| (&ctx.login_pair_failures, p.as_str()))
+            .collect();
+        Ok(limiter::forget(&ctx.db, &counted)?)
+    }
+
+    /// After a failure: one more for every limit `check` read, in one
+    /// upsert. If it cannot be counted the login fails with the database
+    /// (503), as a right password would: an outage tells a guesser nothing.
+    fn count(&self, ctx: &Ctx, accounts: &[String]) -> Result<(), ApiError> {
+        let pairs = self.pairs(accounts);
+        let keys = self.keys(ctx, &pairs, accounts);
+        Ok(limiter::count(&ctx.db, &keys, unix_millis())?)
     }
 }
 
@@ -287,7 +310,11 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let Some(hash) = creds.password_hash() else {
         return Err(ApiError::bad_request("google_account_has_no_password"));
     };
+    let entry = Entry::new(Actor::User(creds.user.id), "password_changed")
+        .target(format!("user:{}", creds.user.id))
+        .address(req.client());
     if !ctx.passwords.verify(old, hash) {
+        ctx.audit.record(entry.refused("old_password_not_valid"));
         return Err(ApiError::bad_request("old_password_not_valid"));
     }
     validate::new_password(new)?;
@@ -301,8 +328,7 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         token.as_deref(),
     )?;
     log::info!("user {} changed the password", creds.user.id);
-    let entry = Entry::new(Actor::User(creds.user.id), "password_changed");
-    ctx.audit.record(entry.address(req.client()));
+    ctx.audit.record(entry);
     let answer = json!({"status": 200, "success": true, "redirect": "/login",
                         "sessions_ended": ended});
     Ok(Reply::ok(answer).with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
@@ -337,6 +363,7 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     delete_user(ctx, creds.user.id, caller::token(ctx, req))?;
     log::info!("deleted user {}", creds.user.id);
     let entry = Entry::new(Actor::User(creds.user.id), "account_deleted");
+    let entry = entry.target(format!("user:{}", creds.user.id));
     ctx.audit.record(entry.address(req.client()));
     Ok(Reply::no_content().with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
 }

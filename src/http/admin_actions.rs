@@ -6,7 +6,7 @@
 //! path (`/users/{id}/...`); an id that is not a number is an unknown one.
 
 use super::accounts::delete_user as delete_account_of;
-use super::caller::{authenticate, end_all_sessions};
+use super::caller::{admin_for as admin, end_all_sessions};
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
@@ -16,23 +16,10 @@ use crate::auth::ended::EndReason;
 use crate::auth::reset;
 use crate::auth::sessions::Session;
 use crate::ctx::Ctx;
-use crate::db::users::{self, Role, User};
+use crate::db::users::{self, User};
 use serde_json::json;
 
 const NO_USER: ApiError = ApiError::new(404, "user_not_found");
-
-/// The administrator asking for `action`. Any other session is refused
-/// with 403 (it is known, only not allowed), and the refusal recorded.
-fn admin(ctx: &Ctx, req: &Req, action: &'static str) -> Result<Session, ApiError> {
-    let session = authenticate(ctx, req)?;
-    if session.user.role == Role::Admin {
-        return Ok(session);
-    }
-    let refused = ApiError::new(403, "user_not_admin");
-    let entry = Entry::new(Actor::User(session.user.id), action).address(req.client());
-    ctx.audit.record(entry.refused(refused.reason));
-    Err(refused)
-}
 
 /// Records what `admin` did to `user`.
 fn record(ctx: &Ctx, req: &Req, admin: &Session, action: &'static str, user: &User) {

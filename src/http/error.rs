@@ -3,6 +3,7 @@
 //! `{"status":401,"reason":"no_token","success":false,"redirect_suggestions":["/login"]}`
 //! (built by `net::response::error_body`, which the listener uses too).
 
+use crate::auth::limiter::Refused;
 use crate::auth::AuthError;
 use crate::db::DbError;
 use std::fmt;
@@ -100,6 +101,23 @@ impl ApiError {
     /// The same for reset mails, whose word the pages know as a request's.
     pub fn too_many_requests(wait: u64) -> Self {
         Self::new(429, "too_many_requests").retry_after(wait)
+    }
+
+    /// A refused login-like attempt: 429 `too_many_attempts`, or the
+    /// database's answer when the limits could not be read (fail closed).
+    pub fn limited(refused: Refused) -> Self {
+        match refused {
+            Refused::Wait(wait) => Self::too_many_attempts(wait),
+            Refused::Db(e) => e.into(),
+        }
+    }
+
+    /// The same for limited requests (reset mails): `too_many_requests`.
+    pub fn limited_requests(refused: Refused) -> Self {
+        match refused {
+            Refused::Wait(wait) => Self::too_many_requests(wait),
+            Refused::Db(e) => e.into(),
+        }
     }
 
     pub const fn missing_parameter() -> Self {

@@ -7,14 +7,15 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::jwks::JwksError;
+use crate::auth::limiter::{self, Keyed};
 use crate::auth::oidc::{Identity, OidcError};
-use crate::clock::unix_now;
+use crate::clock::{unix_millis, unix_now};
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, User};
 use crate::db::DbError;
 use serde_json::json;
-use std::time::Instant;
 
 /// Numbered variants of a taken name tried before a random suffix.
 const NAME_VARIANTS: u32 = 9;
@@ -40,8 +41,17 @@ pub fn google_client_id(ctx: &Ctx) -> Option<String> {
 /// POST /google_signin: `id_token` (Google's button calls it `credential`).
 pub fn signin(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let token = id_token(req).ok_or(ApiError::missing_parameter())?;
-    let identity = verify(ctx, req, token)?;
+    let entry = Entry::new(Actor::Anonymous, "google_signin").address(req.client());
+    // Refused tokens only, as for failed logins: not a busy or absent provider.
+    let identity = verify(ctx, req, token).inspect_err(|e| {
+        if e.status == 401 {
+            ctx.audit.record(entry.clone().refused(e.reason));
+        }
+    })?;
     let user = find_or_create(ctx, &identity)?;
+    let entry =
+        Entry::new(Actor::User(user.id), "google_signin").target(format!("user:{}", user.id));
+    ctx.audit.record(entry.address(req.client()));
     // The platform's own second factor applies to Google sign-in too.
     super::totp::after_first_factor(ctx, req, &user)
 }
@@ -61,9 +71,8 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
         .as_ref()
         .ok_or(ApiError::new(503, "google_signin_not_configured"))?;
     let address = req.client();
-    ctx.address_failures
-        .check(&address, Instant::now())
-        .map_err(ApiError::too_many_attempts)?;
+    let limit: Keyed = (&ctx.address_failures, &address);
+    limiter::check(&ctx.db, &[limit], unix_millis()).map_err(ApiError::limited)?;
     let failed = ApiError::unauthorized("google_authentication_failed");
     match oidc.verify(token) {
         Ok(identity) if validate::email(&identity.email).is_ok() => Ok(identity),
@@ -75,7 +84,7 @@ fn verify(ctx: &Ctx, req: &Req, token: &str) -> Result<Identity, ApiError> {
             Err(ApiError::new(503, "google_signin_unavailable").retry_after(30))
         }
         Err(e) => {
-            ctx.address_failures.count(&address, Instant::now());
+            limiter::count(&ctx.db, &[limit], unix_millis())?;
             log::info!("id_token from {address} refused: {e}");
             Err(failed)
         }

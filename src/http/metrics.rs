@@ -87,15 +87,18 @@ fn accounts(ctx: &Ctx, page: &mut Page) {
         "Requests refused by a rate or failure limit.",
     );
     let limiters = [
-        ("login_pair", &ctx.login_pair_failures),
-        ("login_account", &ctx.account_failures),
-        ("login_address", &ctx.address_failures),
-        ("register_address", &ctx.register_per_address),
-        ("reset_email", &ctx.reset_per_email),
-        ("reset_address", &ctx.reset_per_address),
+        &ctx.login_pair_failures,
+        &ctx.account_failures,
+        &ctx.address_failures,
+        &ctx.register_per_address,
+        &ctx.reset_per_email,
+        &ctx.reset_per_address,
+        &ctx.verify_per_email,
+        &ctx.verify_per_address,
+        &ctx.totp_failures,
     ];
-    for (limiter, l) in limiters {
-        page.sample(name, &[("limiter", limiter)], l.refusals() as f64);
+    for l in limiters {
+        page.sample(name, &[("limiter", l.name())], l.refusals() as f64);
     }
     let help = "Time of each bcrypt hash or verification.";
     page.histogram("sse_bcrypt_duration_seconds", help, &METRICS.bcrypt_seconds);

@@ -8,12 +8,14 @@
 mod accounts;
 mod admin;
 mod admin_actions;
+mod audit;
 mod caller;
 mod dispatch;
 pub mod error;
 mod google;
 mod health;
 mod lane;
+mod mail_request;
 mod metrics;
 mod pages;
 mod params;

@@ -8,38 +8,22 @@
 
 use super::caller;
 use super::error::ApiError;
+use super::mail_request;
 use super::reply::Reply;
 use super::request::Req;
 use super::validate;
+use crate::audit::{Actor, Entry};
 use crate::auth::reset;
 use crate::ctx::Ctx;
 use crate::hub::Event;
 use serde_json::json;
-use std::time::Instant;
 
 /// POST /password/forgot: `email`.
 pub fn forgot(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let Some(mail) = &ctx.mail else {
         return Err(ApiError::new(503, "mail_not_configured"));
     };
-    let email = req.require("email")?.trim();
-    validate::email(email)?;
-    let email_key = email.to_lowercase();
-    let address_key = req.client();
-    let limits = [
-        (&ctx.reset_per_email, &email_key),
-        (&ctx.reset_per_address, &address_key),
-    ];
-    let now = Instant::now();
-    for (limiter, key) in limits {
-        limiter
-            .check(key, now)
-            .map_err(ApiError::too_many_requests)?;
-    }
-    // Every request counts, whether the email has an account or not.
-    for (limiter, key) in limits {
-        limiter.count(key, now);
-    }
+    let email = mail_request::admit(ctx, req, &ctx.reset_per_email, &ctx.reset_per_address)?;
     mail.request_reset(email);
     Ok(Reply::no_content())
 }
@@ -62,6 +46,9 @@ pub fn reset_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     };
     ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
     log::info!("accounts: user {user_id} reset the password by mail");
+    let entry =
+        Entry::new(Actor::User(user_id), "password_reset").target(format!("user:{user_id}"));
+    ctx.audit.record(entry.address(req.client()));
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
             .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),

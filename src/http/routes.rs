@@ -6,8 +6,8 @@ use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
 use super::{
-    accounts, admin, admin_actions, google, health, metrics, pages, reset, sessions, templates,
-    totp, verification,
+    accounts, admin, admin_actions, audit, google, health, metrics, pages, reset, sessions,
+    templates, totp, verification,
 };
 use crate::ctx::Ctx;
 
@@ -130,6 +130,8 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Get, "/roles", Lane::Fast, admin::get_role),
     (Method::Post, "/roles", Lane::Fast, admin::set_role),
     (Method::Get, "/users", Lane::Fast, admin::list_users),
+    (Method::Post, "/users/unlock", Lane::Fast, admin::unlock),
+    (Method::Get, "/audit", Lane::Fast, audit::list),
     (
         Method::Delete,
         "/users/{id}",

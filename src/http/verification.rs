@@ -11,16 +11,15 @@
 
 use super::caller::authenticate_admin;
 use super::error::ApiError;
+use super::mail_request;
 use super::reply::Reply;
 use super::request::Req;
-use super::validate;
 use crate::audit::{Actor, Entry};
 use crate::auth::verification;
 use crate::ctx::Ctx;
 use crate::db::users::{self, CreateError, Role, User};
 use crate::db::verifications;
 use serde_json::json;
-use std::time::Instant;
 
 /// Creates a registering password account: unverified while verification
 /// is required, else as every other account (verified).
@@ -74,25 +73,13 @@ pub fn resend(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let Some(mail) = &ctx.mail else {
         return Err(ApiError::new(503, "mail_not_configured"));
     };
-    let email = req.require("email")?.trim();
-    validate::email(email)?;
-    let email_key = email.to_lowercase();
-    let address_key = req.client();
-    let limits = [
-        (&ctx.verify_per_email, &email_key),
-        (&ctx.verify_per_address, &address_key),
-    ];
-    let now = Instant::now();
     let entry = Entry::new(Actor::Anonymous, "email_verification_requested").address(req.client());
-    for (limiter, key) in limits {
-        if let Err(wait) = limiter.check(key, now) {
-            ctx.audit.record(entry.refused("too_many_requests"));
-            return Err(ApiError::too_many_requests(wait));
+    let limits = (&ctx.verify_per_email, &ctx.verify_per_address);
+    let email = mail_request::admit(ctx, req, limits.0, limits.1).inspect_err(|e| {
+        if e.status == 429 {
+            ctx.audit.record(entry.clone().refused(e.reason));
         }
-    }
-    for (limiter, key) in limits {
-        limiter.count(key, now);
-    }
+    })?;
     mail.request_verification(email);
     ctx.audit.record(entry);
     Ok(Reply::no_content())

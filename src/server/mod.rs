@@ -92,32 +92,50 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         db,
         passwords,
         cookies: CookieSigner::new(&config.cookie_secret),
-        login_pair_failures: Limiter::new(config.login_max_failures, config.login_failure_window),
+        login_pair_failures: Limiter::new(
+            "login_pair",
+            config.login_max_failures,
+            config.login_failure_window,
+        ),
         account_failures: Limiter::new(
+            "login_account",
             config.attempts.login_max_failures_per_account,
             config.login_failure_window,
         ),
         address_failures: Limiter::new(
+            "login_address",
             config.attempts.login_max_failures_per_address,
             config.login_failure_window,
         ),
         totp_failures: Limiter::new(
+            "totp_account",
             config.totp.max_failures_per_account,
             config.totp.failure_window,
         ),
         register_per_address: Limiter::new(
+            "register_address",
             config.attempts.register_max_per_address,
             config.attempts.register_window,
         ),
         hub,
         mail,
-        reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),
-        reset_per_address: Limiter::new(config.reset.max_per_address, config.reset.window),
+        reset_per_email: Limiter::new(
+            "reset_email",
+            config.reset.max_per_email,
+            config.reset.window,
+        ),
+        reset_per_address: Limiter::new(
+            "reset_address",
+            config.reset.max_per_address,
+            config.reset.window,
+        ),
         verify_per_email: Limiter::new(
+            "verify_email",
             config.verification.max_per_email,
             config.verification.window,
         ),
         verify_per_address: Limiter::new(
+            "verify_address",
             config.verification.max_per_address,
             config.verification.window,
         ),
@@ -259,10 +277,11 @@ fn raise_fd_limit() {
     }
 }
 
-/// Sweeps expired sessions every `session_sweep_seconds`.
 /// How often the janitor deletes old audit entries.
 const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Every `session_sweep_seconds`: ends expired sessions and deletes ended
+/// limit windows; every hour, old audit entries.
 fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
     let spawned = std::thread::Builder::new()
         .name("janitor".into())
@@ -274,14 +293,24 @@ fn start_janitor(ctx: Arc<Ctx>) -> Result<(), StartError> {
                     pruned_at = Some(std::time::Instant::now());
                 }
                 std::thread::sleep(ctx.config.session_sweep);
-                match ctx.sessions.sweep(unix_now()) {
-                    Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
-                    Ok(_) => {}
-                    Err(e) => log::warn!("sessions: sweep failed: {e}"),
-                }
+                sweep(&ctx);
             }
         });
     spawned.map(drop).map_err(StartError::io("janitor thread"))
+}
+
+fn sweep(ctx: &Ctx) {
+    match ctx.sessions.sweep(unix_now()) {
+        Ok(n) if n > 0 => log::info!("sessions: swept {n} expired"),
+        Ok(_) => {}
+        Err(e) => log::warn!("sessions: sweep failed: {e}"),
+    }
+    // The limits' table stays as small as the open windows.
+    match crate::auth::limiter::prune(&ctx.db, crate::clock::unix_millis()) {
+        Ok(n) if n > 0 => log::info!("limits: pruned {n} ended windows"),
+        Ok(_) => {}
+        Err(e) => log::warn!("limits: prune failed: {e}"),
+    }
 }
 
 fn prune_audit(ctx: &Ctx) {

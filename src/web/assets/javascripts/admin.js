@@ -1,8 +1,8 @@
 /*
  * Admin part of the main page: counts and the users table with role editing,
- * last logins and the account actions. Always loaded; it stays inert unless
- * the signed-in user has role "admin" (the server checks the role again on
- * every admin request).
+ * last logins, unlocking and the account actions (the audit trail's table is
+ * admin_audit.js). Always loaded; it stays inert unless the signed-in user
+ * has role "admin" (the server checks the role again on every admin request).
  */
 (() => {
   'use strict';
@@ -173,6 +173,10 @@
       type: 'button', class: 'button secondary small', id: `role-save-${id}`,
       'data-testid': `role-save-${id}`, 'data-busy-label': 'Saving…',
     }, 'Save');
+    const unlock = el('button', {
+      type: 'button', class: 'button secondary small', id: `unlock-${id}`,
+      'data-testid': `unlock-${id}`, 'data-busy-label': 'Unlocking…', hidden: true,
+    }, 'Unlock');
     const status = el('span', { id: `role-status-${id}`, 'data-testid': `role-status-${id}`, class: 'row-status role-status', role: 'status' });
     const actions = actionCell(user);
     const row = el('tr', { id: `user-row-${id}`, 'data-testid': `user-row-${id}` },
@@ -181,7 +185,7 @@
       el('td', {}, label, select),
       el('td', { class: 'cell-google' }),
       el('td', { class: 'cell-last-login', id: `last-login-${id}`, 'data-testid': `last-login-${id}` }),
-      el('td', { class: 'cell-actions' }, save, status),
+      el('td', { class: 'cell-actions' }, save, unlock, status),
       actions);
     row.dataset.userId = String(id);
 
@@ -191,6 +195,7 @@
       const action = ACTIONS.find((a) => a.key === button.dataset.action);
       button.addEventListener('click', () => runAction(action, row, button));
     }
+    unlock.addEventListener('click', () => unlockUser(row, unlock, status));
     addTotpReset(row, user);
     updateRow(row, user, { force: true });
     return row;
@@ -227,7 +232,7 @@
 
   function updateRow(row, user, { force = false } = {}) {
     const select = row.querySelector('select');
-    const save = row.querySelector('.cell-actions button');
+    const save = row.querySelector(`#role-save-${user.id}`);
     // Someone is choosing a role in this row: leave their choice alone.
     const editing = !force && (select.value !== row.dataset.savedRole
       || document.activeElement === select || save.disabled);
@@ -246,6 +251,9 @@
     roleOptions(select, user.role);
     if (!editing) select.value = user.role;
     verifyControl(row, user);
+    // Shown while a failure limit refuses the user's logins (GET /users).
+    const unlock = row.querySelector(`#unlock-${user.id}`);
+    if (!unlock.disabled) unlock.hidden = user.locked !== true;
   }
 
   /* Email verification: an unconfirmed account gets a "Mark verified" button. */
@@ -280,6 +288,21 @@
     }
   }
 
+  async function unlockUser(row, unlock, status) {
+    if (unlock.disabled) return;
+    const name = row.dataset.userName;
+    if (!window.confirm(`Unlock ${name}? Their failed logins are forgotten and they can log in at once.`)) return;
+    setStatus(status, '', null);
+    const body = { user_id: Number(row.dataset.userId) };
+    const result = await withBusy(unlock, () => api('/users/unlock', { method: 'POST', body }));
+    if (result.ok) {
+      unlock.hidden = true;
+      setStatus(status, 'Unlocked', 'success');
+    } else {
+      setStatus(status, sentence(result.reason), 'error');
+    }
+  }
+
   function setStatus(status, text, kind) {
     status.textContent = text;
     status.classList.toggle('success', kind === 'success');
@@ -288,7 +311,7 @@
 
   async function saveRole(row) {
     const select = row.querySelector('select');
-    const save = row.querySelector('.cell-actions button');
+    const save = row.querySelector(`#role-save-${row.dataset.userId}`);
     const status = row.querySelector('.role-status');
     if (save.disabled) return;
     setStatus(status, '', null);
