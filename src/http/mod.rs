@@ -15,7 +15,8 @@ mod health;
 mod lane;
 mod metrics;
 mod pages;
-mod params;
+/// Form and query decoding (pub for fuzz/entries.rs).
+pub mod params;
 mod reply;
 pub mod request;
 mod reset;

@@ -5,14 +5,15 @@
 //! unasked (`events`).
 
 pub mod connection;
-mod envelope;
+/// Pub, with `keys` and `replay`, for fuzz/entries.rs.
+pub mod envelope;
 mod events;
 mod handlers;
 pub mod keys;
 mod peers;
 mod registrations;
 mod registry;
-mod replay;
+pub mod replay;
 mod templates;
 mod token_ttl;
 
