@@ -15,6 +15,7 @@ mod contract;
 mod cookie_secure;
 mod db_outage;
 mod dev_mode;
+mod fuzz_corpus;
 mod garbage;
 mod health;
 mod hostile_connections;
