@@ -6,7 +6,8 @@
 //! SSE_SOAK_PG='host=… port=… user=… password=… dbname=…' \
 //! sse_platform_soak --bin target/release/sse-platform --dir .local/soak \
 //!     --pg-cluster scripts/pg-cluster --pg-dir .local/soak-pg \
-//!     [--seconds 600] [--warmup 120] [--every 30] [--modules 200] [--rss-growth 10]
+//!     [--seconds 600] [--warmup 120] [--every 30] [--modules 200] [--rss-growth 10] \
+//!     [--extra '{"config_key": value}']
 //! ```
 //!
 //! The load: readers of pages and probes, administrator logins and new
@@ -57,6 +58,8 @@ struct Args {
     every: u64,
     modules: usize,
     rss_growth: f64,
+    /// Config keys to add (`--extra '{"hub_replay_capacity": 1000}'`).
+    extra: serde_json::Value,
 }
 
 fn parse_args() -> Res<Args> {
@@ -76,6 +79,9 @@ fn parse_args() -> Res<Args> {
         every: p.opt_value_from_str("--every")?.unwrap_or(30),
         modules: p.opt_value_from_str("--modules")?.unwrap_or(200),
         rss_growth: p.opt_value_from_str("--rss-growth")?.unwrap_or(10.0),
+        extra: p
+            .opt_value_from_fn("--extra", |s: &str| serde_json::from_str(s))?
+            .unwrap_or_default(),
     };
     let rest = p.finish();
     if !rest.is_empty() {
@@ -116,6 +122,10 @@ fn run() -> Res<Option<String>> {
         "max_connections_per_ip": 100_000,
         "pg_pool_idle_seconds": 1,
     });
+    let mut extra = extra;
+    if let (Some(map), Some(more)) = (extra.as_object_mut(), args.extra.as_object()) {
+        map.extend(more.clone());
+    }
     let launch = Launch {
         extra,
         dev: false,
