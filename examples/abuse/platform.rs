@@ -45,14 +45,24 @@ impl Pg {
     }
 
     fn admin_sql(&self, sql: &str) -> Res<()> {
+        self.connect(None)?.batch_execute(sql)?;
+        Ok(())
+    }
+
+    /// A connection to database `db`, or to the conninfo's own.
+    fn connect(&self, db: Option<&str>) -> Res<postgres::Client> {
         let conninfo: Vec<String> = self
             .fields
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| match db {
+                Some(db) if k == "dbname" => format!("{k}={db}"),
+                _ => format!("{k}={v}"),
+            })
             .collect();
-        let mut client = postgres::Client::connect(&conninfo.join(" "), postgres::NoTls)?;
-        client.batch_execute(sql)?;
-        Ok(())
+        Ok(postgres::Client::connect(
+            &conninfo.join(" "),
+            postgres::NoTls,
+        )?)
     }
 
     /// The config keys that point the platform at database `db`.
@@ -171,6 +181,13 @@ impl Platform {
                 .into())
             }
         }
+    }
+
+    /// A connection to the platform's own database, for checks of what it
+    /// stored (the soak's registrations).
+    #[allow(dead_code)] // The abuse driver does not look.
+    pub fn database(&self) -> Res<postgres::Client> {
+        self.pg.connect(Some(&self.db))
     }
 
     /// The server's log so far.

@@ -210,7 +210,18 @@ impl Config {
             problem,
         };
         let text = std::fs::read_to_string(path).map_err(|e| whole(e.to_string()))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| whole(e.to_string()))?;
+        Self::from_text(path, &text)
+    }
+
+    /// Parses and validates a configuration's text, as read from `path`
+    /// (which names it in errors and anchors relative paths); reads no file.
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let whole = |problem: String| ConfigError {
+            path: path.to_owned(),
+            key: None,
+            problem,
+        };
+        let value: Value = serde_json::from_str(text).map_err(|e| whole(e.to_string()))?;
         let Value::Object(map) = value else {
             return Err(whole("expected a JSON object".into()));
         };

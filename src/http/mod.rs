@@ -18,7 +18,8 @@ mod lane;
 mod mail_request;
 mod metrics;
 mod pages;
-mod params;
+/// Form and query decoding (pub for fuzz/entries.rs).
+pub mod params;
 mod reply;
 pub mod request;
 mod reset;

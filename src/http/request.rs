@@ -31,8 +31,6 @@ impl Req {
     /// Reads a tiny_http request, its body included (the listener has
     /// already refused bodies over the limit).
     pub fn from_tiny(rq: &mut tiny_http::Request, max_body: usize) -> Result<Req, ApiError> {
-        let url = rq.url().to_owned();
-        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
         let headers: Vec<(String, String)> = rq
             .headers()
             .iter()
@@ -43,16 +41,6 @@ impl Req {
                 )
             })
             .collect();
-        let mut req = Req {
-            method: method_of(rq.method()),
-            path: path.to_owned(),
-            params: parse_urlencoded(query),
-            peer: None,
-            tls: false,
-            headers,
-        };
-        req.peer = req.header(PEER_HEADER).and_then(|p| p.parse().ok());
-        req.tls = req.header(TLS_HEADER) == Some("1");
         let mut body = Vec::new();
         rq.as_reader()
             .take(max_body as u64 + 1)
@@ -61,7 +49,30 @@ impl Req {
         if body.len() > max_body {
             return Err(ApiError::new(413, "request_body_too_large"));
         }
-        req.add_body_params(&body)?;
+        Req::from_parts(method_of(rq.method()), rq.url(), headers, &body)
+    }
+
+    /// A request from its parts as tiny_http gave them (header names in
+    /// lower case): the one parser of targets, headers and bodies, apart
+    /// from tiny_http so that it can be fuzzed (fuzz/entries.rs).
+    pub fn from_parts(
+        method: Method,
+        url: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<Req, ApiError> {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut req = Req {
+            method,
+            path: path.to_owned(),
+            params: parse_urlencoded(query),
+            peer: None,
+            tls: false,
+            headers,
+        };
+        req.peer = req.header(PEER_HEADER).and_then(|p| p.parse().ok());
+        req.tls = req.header(TLS_HEADER) == Some("1");
+        req.add_body_params(body)?;
         Ok(req)
     }
 

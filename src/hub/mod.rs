@@ -5,7 +5,8 @@
 //! unasked (`events`).
 
 pub mod connection;
-mod envelope;
+/// Pub, with `keys` and `replay`, for fuzz/entries.rs.
+pub mod envelope;
 mod events;
 mod handlers;
 pub mod keys;
@@ -13,7 +14,7 @@ mod origin;
 mod peers;
 mod registrations;
 mod registry;
-mod replay;
+pub mod replay;
 mod templates;
 mod token_ttl;
 

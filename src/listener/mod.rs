@@ -8,7 +8,8 @@
 //! gave (on a fresh thread) or bridges HTTP to tiny_http (see `bridge`).
 //! The listener knows nothing of the platform's state. See ARCHITECTURE.md.
 
-mod answer;
+/// Pub, with the bridge's framing, for fuzz/entries.rs.
+pub mod answer;
 mod backends;
 mod bridge;
 mod connection;
@@ -17,6 +18,7 @@ pub mod slots;
 use crate::net::head::Head;
 use crate::net::transport::Transport;
 pub use backends::Backends;
+pub use bridge::{body_of, frame_head, Framed, Reject};
 use slots::{PerAddress, Slot, Slots};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -19,6 +19,7 @@ mod cookie_secure;
 mod db_outage;
 mod dev_mode;
 mod email_verification;
+mod fuzz_corpus;
 mod garbage;
 mod health;
 mod hostile_connections;

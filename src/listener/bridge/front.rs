@@ -7,6 +7,52 @@ use crate::net::head::{self, Head, Parsed, MAX_HEAD_BYTES};
 use std::io::{ErrorKind, Read};
 use std::time::Instant;
 
+/// What the bytes at the start of a client's buffer hold: the pure part of
+/// `Bridge::frame`, apart so that it can be fuzzed (fuzz/entries.rs).
+#[derive(Debug)]
+pub enum Framed {
+    /// Not a whole head yet, and not over the limit.
+    Partial,
+    /// A whole head (`head.len` bytes) and the length of the body after it,
+    /// which may not have arrived yet.
+    Head { head: Head, body: usize },
+    /// The bridge answers this itself and reads no further.
+    Refused(Reject),
+}
+
+/// Frames the head at the start of `buf`, refusing what the bridge does not
+/// forward: heads over [`MAX_HEAD_BYTES`], bytes that are not a head, and
+/// bodies it cannot or will not frame (see [`body_of`]).
+pub fn frame_head(buf: &[u8], max_body: usize) -> Framed {
+    match head::parse(buf) {
+        // Up to HIGH_WATER bytes are read before framing, so a whole head
+        // may be far over the limit: check it, not the buffer.
+        Parsed::Complete(head) if head.len > MAX_HEAD_BYTES => {
+            Framed::Refused(Reject::HeadTooLarge)
+        }
+        Parsed::Complete(head) => match body_of(&head, max_body) {
+            Ok(body) => Framed::Head { head, body },
+            Err(reject) => Framed::Refused(reject),
+        },
+        Parsed::Partial if buf.len() > MAX_HEAD_BYTES => Framed::Refused(Reject::HeadTooLarge),
+        Parsed::Partial => Framed::Partial,
+        Parsed::Invalid => Framed::Refused(Reject::BadRequest),
+    }
+}
+
+/// The body length of a request the bridge forwards: `Content-Length`
+/// only (chunked bodies get 411), at most `max_body` bytes (413 beyond).
+pub fn body_of(head: &Head, max_body: usize) -> Result<usize, Reject> {
+    let body = head.body_length().map_err(|e| match e {
+        head::BodyError::Chunked => Reject::LengthRequired,
+        head::BodyError::Invalid => Reject::BadRequest,
+    })?;
+    if body > max_body {
+        return Err(Reject::TooLarge);
+    }
+    Ok(body)
+}
+
 impl Bridge<'_> {
     /// Frames the request at the start of `inbuf`, and forwards it once its
     /// body is complete and the client has taken most earlier answers.
@@ -18,22 +64,14 @@ impl Bridge<'_> {
                 return Ok(());
             }
             let since = *self.head_since.get_or_insert(now);
-            match head::parse(&self.inbuf) {
-                // Up to HIGH_WATER bytes are read before framing, so a whole
-                // head may be far over the limit: check it, not the buffer.
-                Parsed::Complete(head) if head.len > MAX_HEAD_BYTES => {
-                    return Err(Reject::HeadTooLarge)
-                }
-                Parsed::Complete(head) => {
+            match frame_head(&self.inbuf, self.limits.max_body_bytes) {
+                Framed::Head { head, body } => {
                     self.inbuf.drain(..head.len);
                     self.head_since = None;
-                    self.accept_head(head, since)?;
+                    self.accept(head, body, since);
                 }
-                Parsed::Partial if self.inbuf.len() > MAX_HEAD_BYTES => {
-                    return Err(Reject::HeadTooLarge)
-                }
-                Parsed::Partial => return Ok(()),
-                Parsed::Invalid => return Err(Reject::BadRequest),
+                Framed::Partial => return Ok(()),
+                Framed::Refused(reject) => return Err(reject),
             }
         }
         let Some(front) = &mut self.front else {
@@ -71,13 +109,12 @@ impl Bridge<'_> {
 
     /// Checks a complete head; its body is awaited from now on.
     pub(super) fn accept_head(&mut self, head: Head, since: Instant) -> Result<(), Reject> {
-        let body = head.body_length().map_err(|e| match e {
-            head::BodyError::Chunked => Reject::LengthRequired,
-            head::BodyError::Invalid => Reject::BadRequest,
-        })?;
-        if body > self.limits.max_body_bytes {
-            return Err(Reject::TooLarge);
-        }
+        let body = body_of(&head, self.limits.max_body_bytes)?;
+        self.accept(head, body, since);
+        Ok(())
+    }
+
+    fn accept(&mut self, head: Head, body: usize, since: Instant) {
         self.front = Some(Front {
             close: head.wants_close(),
             head,
@@ -85,7 +122,6 @@ impl Bridge<'_> {
             since,
             continued: false,
         });
-        Ok(())
     }
 
     pub(super) fn forward(&mut self, front: Front) {

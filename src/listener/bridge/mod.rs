@@ -17,6 +17,8 @@
 mod back;
 mod front;
 
+pub use front::{body_of, frame_head, Framed};
+
 use super::answer::Answer;
 use super::backends::Backends;
 use super::slots::{Phase, Slot};
@@ -39,8 +41,8 @@ const POKE_AGAIN: Duration = Duration::from_millis(100);
 const HIGH_WATER: usize = 256 * 1024;
 
 /// Why the bridge answers a request itself instead of forwarding it.
-#[derive(Debug, Clone, Copy)]
-enum Reject {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
     BadRequest,
     LengthRequired,
     TooLarge,
@@ -49,7 +51,7 @@ enum Reject {
 }
 
 impl Reject {
-    fn status_reason(self) -> (u16, &'static str) {
+    pub fn status_reason(self) -> (u16, &'static str) {
         match self {
             Reject::BadRequest => (400, "malformed_request"),
             Reject::LengthRequired => (411, "length_required"),

@@ -1,0 +1,8 @@
+//! libFuzzer on `entries::cookie` (see fuzz/entries.rs).
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../entries.rs"]
+mod entries;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::cookie(data));

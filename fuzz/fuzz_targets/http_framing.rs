@@ -1,0 +1,8 @@
+//! libFuzzer on `entries::http_framing` (see fuzz/entries.rs).
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../entries.rs"]
+mod entries;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::http_framing(data));
