@@ -7,6 +7,7 @@
 //! never a token: every database user can read NOTIFY payloads. Whoever
 //! listens looks the rest up.
 
+use super::cluster::{Process, Reaped};
 use super::DbError;
 use crate::config::PgConfig;
 use postgres::fallible_iterator::FallibleIterator;
@@ -31,6 +32,9 @@ pub enum Change {
     RoleChanged { user_id: i32 },
     /// The account is gone (after a `SessionEnded` for each of its sessions).
     UserDeleted { user_id: i32 },
+    /// A process's running modules changed (`running_modules`): the
+    /// others read the list again when next asked.
+    ModulesChanged { process: i32 },
 }
 
 impl Change {
@@ -48,6 +52,7 @@ impl Change {
             Change::SessionsRevoked { user_id } => format!("sessions_revoked {user_id}"),
             Change::RoleChanged { user_id } => format!("role_changed {user_id}"),
             Change::UserDeleted { user_id } => format!("user_deleted {user_id}"),
+            Change::ModulesChanged { process } => format!("modules_changed {process}"),
         }
     }
 
@@ -55,6 +60,7 @@ impl Change {
     pub fn parse(payload: &str) -> Option<Change> {
         let mut words = payload.split(' ');
         let kind = words.next()?;
+        // The first number: a user id, or a process id for modules_changed.
         let user_id: i32 = words.next()?.parse().ok()?;
         let change = match kind {
             "session_ended" => Change::SessionEnded {
@@ -65,6 +71,7 @@ impl Change {
             "sessions_revoked" => Change::SessionsRevoked { user_id },
             "role_changed" => Change::RoleChanged { user_id },
             "user_deleted" => Change::UserDeleted { user_id },
+            "modules_changed" => Change::ModulesChanged { process: user_id },
             _ => return None,
         };
         words.next().is_none().then_some(change)
@@ -86,10 +93,19 @@ pub struct Listener {
 impl Listener {
     /// Connects and starts listening: whatever commits after this returns
     /// is heard.
-    pub fn connect(cfg: &PgConfig) -> Result<Listener, DbError> {
+    /// It also declares `process` alive for as long as it stays open
+    /// (`cluster::declare_alive`).
+    pub fn connect(cfg: &PgConfig, process: &Process) -> Result<Listener, DbError> {
         let mut client = super::pg_config(cfg, "sse-platform-listen").connect(postgres::NoTls)?;
         client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        super::cluster::declare_alive(&mut client, process)?;
         Ok(Listener { client })
+    }
+
+    /// Deletes the processes that died and their modules (on this
+    /// connection: it needs no pooled one); returns the modules.
+    pub fn reap_dead(&mut self, me: i32) -> Result<Vec<Reaped>, DbError> {
+        super::cluster::reap_dead(&mut self.client, me)
     }
 
     /// The next change, waiting at most `wait`; `Ok(None)` if none came
@@ -128,6 +144,7 @@ mod tests {
             Change::SessionsRevoked { user_id: 1 },
             Change::RoleChanged { user_id: -3 },
             Change::UserDeleted { user_id: 42 },
+            Change::ModulesChanged { process: 3 },
         ];
         for change in changes {
             assert_eq!(Change::parse(&change.payload()), Some(change));

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
     (8, "audit", include_str!("../../sql/008_audit.sql")),
+    (13, "cluster", include_str!("../../sql/013_cluster.sql")),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

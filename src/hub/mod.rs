@@ -13,14 +13,17 @@ mod peers;
 mod registrations;
 mod registry;
 mod replay;
+mod shared;
 mod templates;
 mod token_ttl;
 
 pub use events::Event;
 pub use registry::RunningModule;
+pub use replay::WINDOW as REPLAY_WINDOW;
 
 use crate::auth::ended::{EndListener, Ended};
 use crate::config::{Config, ModulePermissions};
+use crate::db::Db;
 use crate::listener::slots::{PerAddress, Slot, Slots};
 use crate::lock::lock;
 use keys::Keys;
@@ -55,6 +58,8 @@ pub struct Hub {
     /// Module connections that have not signed a valid envelope yet.
     unauthenticated: Arc<Slots>,
     permissions: ModulePermissions,
+    /// The other processes' view: `None` in `check-config`.
+    shared: Option<shared::Shared>,
 }
 
 impl Hub {
@@ -69,7 +74,15 @@ impl Hub {
                 config.hub.max_unauthenticated,
             ),
             permissions: config.module_permissions.clone(),
+            shared: None,
         })
+    }
+
+    /// Shares the registry and the replay memory through `db` as process
+    /// `process` of `platform_processes`.
+    pub fn shared_with(mut self, db: Arc<Db>, process: i32) -> Hub {
+        self.shared = Some(shared::Shared::new(db, process));
+        self
     }
 
     /// A place among the unauthenticated module connections (at most
@@ -96,10 +109,6 @@ impl Hub {
             modules,
             running: lock(&self.registry).list().len(),
         }
-    }
-
-    pub fn running_modules(&self) -> Vec<RunningModule> {
-        lock(&self.registry).list()
     }
 
     /// `{"platform": {"port": 8888}, "<module>": {"port": P[, "url": U]}}`,

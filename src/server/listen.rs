@@ -15,10 +15,11 @@ use crate::db::notify::{Change, Listener};
 use crate::db::users;
 use crate::hub::Event;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a wait for a change lasts before the connection is checked.
-const CHECK_EVERY: Duration = Duration::from_secs(30);
+/// How long a wait for a change lasts before the connection is checked,
+/// and how often the processes that died are looked for.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Pauses between connection attempts: doubling from the first to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const LAST_PAUSE: Duration = Duration::from_secs(4);
@@ -26,7 +27,7 @@ const LAST_PAUSE: Duration = Duration::from_secs(4);
 /// Starts listening, then the thread, which runs as long as the process:
 /// every change committed after this returns is heard.
 pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
-    let listener = Listener::connect(&ctx.config.pg)?;
+    let listener = Listener::connect(&ctx.config.pg, &ctx.process)?;
     ctx.sessions.forget_all();
     std::thread::Builder::new()
         .name("db-listen".into())
@@ -37,8 +38,10 @@ pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
 
 fn run(ctx: &Ctx, mut listener: Listener) {
     loop {
+        let mut reaped_at = Instant::now();
         loop {
-            match listener.next(CHECK_EVERY) {
+            let heard = listener.next(CHECK_EVERY);
+            match heard {
                 Ok(Some(change)) => apply(ctx, change),
                 Ok(None) => {}
                 Err(e) => {
@@ -46,10 +49,35 @@ fn run(ctx: &Ctx, mut listener: Listener) {
                     break;
                 }
             }
+            if reaped_at.elapsed() >= CHECK_EVERY {
+                reap(ctx, &mut listener);
+                reaped_at = Instant::now();
+            }
         }
         listener = connect(ctx);
         let dropped = ctx.sessions.forget_all();
         log::warn!("db-listen: listening again; dropped the session cache ({dropped} sessions)");
+        ctx.hub.modules_changed();
+        ctx.hub.republish();
+    }
+}
+
+/// Removes the modules of processes that died; this process's modules
+/// hear `module_stopped` for each, as for one of its own.
+fn reap(ctx: &Ctx, listener: &mut Listener) {
+    match listener.reap_dead(ctx.process.id) {
+        Ok(gone) => {
+            for m in gone {
+                log::info!("module '{}' stopped: its process is gone", m.module);
+                ctx.hub
+                    .broadcast(Event::ModuleStopped(crate::hub::RunningModule {
+                        name: m.module,
+                        port: m.port,
+                        url: m.url,
+                    }));
+            }
+        }
+        Err(e) => log::warn!("db-listen: dead processes not looked for: {e}"),
     }
 }
 
@@ -57,7 +85,7 @@ fn run(ctx: &Ctx, mut listener: Listener) {
 fn connect(ctx: &Ctx) -> Listener {
     let mut pause = FIRST_PAUSE;
     loop {
-        match Listener::connect(&ctx.config.pg) {
+        match Listener::connect(&ctx.config.pg, &ctx.process) {
             Ok(listener) => return listener,
             Err(e) => {
                 if pause == FIRST_PAUSE {
@@ -89,6 +117,7 @@ fn apply(ctx: &Ctx, change: Change) {
             ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
         }
         Change::RoleChanged { user_id } => role_changed(ctx, user_id),
+        Change::ModulesChanged { .. } => ctx.hub.modules_changed(),
         Change::UserDeleted { user_id } => {
             ctx.sessions.forget_user(user_id);
             ctx.hub.broadcast(Event::UserDelete {

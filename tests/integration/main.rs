@@ -12,6 +12,7 @@ mod admin;
 mod admin_cli;
 mod audit_writer;
 mod cli;
+mod cluster;
 mod contract;
 mod cookie_secure;
 mod db_outage;

@@ -1,0 +1,38 @@
+-- Several platform processes on one database.
+--
+-- Each live process has a row here and holds, on its listening connection,
+-- the session-level advisory lock (classid 1397051, objid = id) that says
+-- it is alive: PostgreSQL releases it when the connection or the process
+-- dies, and the others then delete the row and its modules.
+CREATE TABLE platform_processes (
+    id SERIAL PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    port INTEGER NOT NULL,
+    started_at BIGINT NOT NULL
+);
+
+-- The running modules of every process: a module name is running once,
+-- wherever its connection is. `conn_id` is the owning connection within
+-- its process.
+CREATE TABLE running_modules (
+    module TEXT PRIMARY KEY,
+    process_id INTEGER NOT NULL,
+    conn_id BIGINT NOT NULL,
+    port INTEGER NOT NULL,
+    url TEXT,
+    started_at BIGINT NOT NULL
+);
+CREATE INDEX running_modules_owner ON running_modules (process_id, conn_id);
+
+-- The resolve_ids accepted in the last hour, from any process. Unlogged:
+-- written once per signed message and worth nothing after an hour, so it
+-- skips the WAL; a crash of PostgreSQL empties it, and each process's own
+-- memory of the hour still refuses its repeats.
+CREATE UNLOGGED TABLE hub_replay (
+    module TEXT NOT NULL,
+    resolve_id TEXT NOT NULL,
+    seen_at BIGINT NOT NULL,
+    PRIMARY KEY (module, resolve_id)
+);
+CREATE INDEX hub_replay_seen ON hub_replay (seen_at);
