@@ -36,3 +36,21 @@ CREATE UNLOGGED TABLE hub_replay (
     PRIMARY KEY (module, resolve_id)
 );
 CREATE INDEX hub_replay_seen ON hub_replay (seen_at);
+
+-- The outbox of hub events between processes: broadcasts and messages to
+-- a module connected to another process. The NOTIFY that wakes the others
+-- carries only the id (payloads are bigger than NOTIFY allows, and every
+-- database user may read NOTIFY payloads; these rows hold tokens). Rows
+-- that every live process has read are deleted within seconds.
+CREATE TABLE hub_events (
+    id BIGSERIAL PRIMARY KEY,
+    origin INTEGER NOT NULL,
+    target TEXT,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+-- How far each process has read the outbox, and when it last said it is
+-- alive (every 2 s): a process whose lock is gone is reaped only once its
+-- last word is 5 s old, so a reconnection does not cost it its modules.
+ALTER TABLE platform_processes ADD COLUMN hub_seen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE platform_processes ADD COLUMN alive_at BIGINT NOT NULL DEFAULT 0;

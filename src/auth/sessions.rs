@@ -320,13 +320,14 @@ impl SessionStore {
         let Some(token_hash) = TokenHash::from_slice(token_hash) else {
             return;
         };
-        self.announce(Pending(vec![Ended {
+        lock(&self.cache).remove(&token_hash);
+        self.listener.session_ended_here(Ended {
             token_hash,
             user_id,
             reason,
             token: None,
             requester: None,
-        }]));
+        });
     }
 
     /// Forgets the cached sessions of a user (their rows are gone, or

@@ -35,8 +35,8 @@ pub fn declare_alive(c: &mut impl GenericClient, process: &Process) -> Result<()
         &[&LIVENESS_LOCKS, &process.id],
     )?;
     c.execute(
-        "INSERT INTO platform_processes (id, host, pid, port, started_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO platform_processes (id, host, pid, port, started_at, alive_at)
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
         &[
             &process.id,
             &process.host,
@@ -55,19 +55,24 @@ pub struct Reaped {
     pub url: Option<String>,
 }
 
+/// A process without its lock is dead once it has not said it is alive
+/// for this long (a reconnection takes less).
+const REAP_AFTER_SECONDS: i64 = 5;
+
 /// Deletes the processes whose liveness lock is gone (they died, or lost
-/// their connection) and their modules' entries; returns the modules.
-pub fn reap_dead(c: &mut postgres::Client, me: i32) -> Result<Vec<Reaped>, DbError> {
+/// their connection for long) and their modules' entries; returns the
+/// modules.
+pub fn reap_dead(c: &mut postgres::Client, me: i32, now: i64) -> Result<Vec<Reaped>, DbError> {
     let mut tx = c.transaction()?;
     let dead: Vec<i32> = tx
         .query(
-            "DELETE FROM platform_processes p WHERE p.id <> $1 AND NOT EXISTS (
+            "DELETE FROM platform_processes p WHERE p.id <> $1 AND p.alive_at < $3 AND NOT EXISTS (
                  SELECT 1 FROM pg_locks l
                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                    AND l.classid = $2::int::oid AND l.objid = p.id::oid)
              RETURNING id",
-            &[&me, &LIVENESS_LOCKS],
+            &[&me, &LIVENESS_LOCKS, &(now - REAP_AFTER_SECONDS)],
         )?
         .iter()
         .map(|r| r.try_get(0))
@@ -201,4 +206,81 @@ pub fn first_use(
 /// Forgets the ids recorded before `before`.
 pub fn prune_replay(c: &mut impl GenericClient, before: i64) -> Result<u64, DbError> {
     Ok(c.execute("DELETE FROM hub_replay WHERE seen_at < $1", &[&before])?)
+}
+
+/// A row of the hub's outbox.
+pub struct OutboxRow {
+    pub id: i64,
+    pub origin: i32,
+    pub target: Option<String>,
+    pub payload: String,
+}
+
+/// Writes an event for the other processes and wakes them (`HubEvent`
+/// with the id only), in one statement.
+pub fn publish(
+    c: &mut impl GenericClient,
+    origin: i32,
+    target: Option<&str>,
+    payload: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "WITH e AS (INSERT INTO hub_events (origin, target, payload, created_at)
+                    VALUES ($1, $2, $3, $4) RETURNING id)
+         SELECT pg_notify($5, 'hub_event ' || id) FROM e",
+        &[&origin, &target, &payload, &now, &super::notify::CHANNEL],
+    )?;
+    Ok(())
+}
+
+/// The newest event's id (where a starting process begins to read).
+pub fn last_event(c: &mut impl GenericClient) -> Result<i64, DbError> {
+    let row = c.query_one("SELECT coalesce(max(id), 0) FROM hub_events", &[])?;
+    Ok(row.try_get(0)?)
+}
+
+/// Up to `limit` events after `after`, oldest first.
+pub fn events_after(
+    c: &mut impl GenericClient,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, DbError> {
+    let rows = c.query(
+        "SELECT id, origin, target, payload FROM hub_events WHERE id > $1 ORDER BY id LIMIT $2",
+        &[&after, &limit],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.try_get("id")?,
+                origin: r.try_get("origin")?,
+                target: r.try_get("target")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
+/// Says that process `me` is alive at `now` and has read the outbox up to
+/// `seen`, and deletes the events every live process has read (or that
+/// are older than `before`, in case one stopped reading).
+pub fn heartbeat(
+    c: &mut impl GenericClient,
+    me: i32,
+    seen: i64,
+    now: i64,
+    before: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "UPDATE platform_processes SET hub_seen = greatest(hub_seen, $2), alive_at = $3
+         WHERE id = $1",
+        &[&me, &seen, &now],
+    )?;
+    c.execute(
+        "DELETE FROM hub_events WHERE id <= (SELECT min(hub_seen) FROM platform_processes)
+            OR created_at < $1",
+        &[&before],
+    )?;
+    Ok(())
 }

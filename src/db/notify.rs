@@ -35,6 +35,8 @@ pub enum Change {
     /// A process's running modules changed (`running_modules`): the
     /// others read the list again when next asked.
     ModulesChanged { process: i32 },
+    /// A hub event is in the outbox (`hub_events`) with this id.
+    HubEvent { id: i64 },
 }
 
 impl Change {
@@ -53,6 +55,7 @@ impl Change {
             Change::RoleChanged { user_id } => format!("role_changed {user_id}"),
             Change::UserDeleted { user_id } => format!("user_deleted {user_id}"),
             Change::ModulesChanged { process } => format!("modules_changed {process}"),
+            Change::HubEvent { id } => format!("hub_event {id}"),
         }
     }
 
@@ -60,6 +63,10 @@ impl Change {
     pub fn parse(payload: &str) -> Option<Change> {
         let mut words = payload.split(' ');
         let kind = words.next()?;
+        if kind == "hub_event" {
+            let id = words.next()?.parse().ok()?;
+            return words.next().is_none().then_some(Change::HubEvent { id });
+        }
         // The first number: a user id, or a process id for modules_changed.
         let user_id: i32 = words.next()?.parse().ok()?;
         let change = match kind {
@@ -102,10 +109,16 @@ impl Listener {
         Ok(Listener { client })
     }
 
+    /// The connection itself, for the statements of `db::cluster` that
+    /// run on it (reading the outbox needs no pooled connection).
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
     /// Deletes the processes that died and their modules (on this
     /// connection: it needs no pooled one); returns the modules.
-    pub fn reap_dead(&mut self, me: i32) -> Result<Vec<Reaped>, DbError> {
-        super::cluster::reap_dead(&mut self.client, me)
+    pub fn reap_dead(&mut self, me: i32, now: i64) -> Result<Vec<Reaped>, DbError> {
+        super::cluster::reap_dead(&mut self.client, me, now)
     }
 
     /// The next change, waiting at most `wait`; `Ok(None)` if none came
@@ -145,6 +158,7 @@ mod tests {
             Change::RoleChanged { user_id: -3 },
             Change::UserDeleted { user_id: 42 },
             Change::ModulesChanged { process: 3 },
+            Change::HubEvent { id: 1 << 40 },
         ];
         for change in changes {
             assert_eq!(Change::parse(&change.payload()), Some(change));

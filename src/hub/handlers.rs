@@ -366,7 +366,8 @@ fn forward(s: &Connection, r: &Request) -> Fields {
     }
     let mut msg = r.inner.clone();
     msg.insert("origin".into(), Value::String(r.origin.to_owned()));
-    if s.ctx.hub.peers.send_to(to, Value::Object(msg).to_string()) {
+    let text = Value::Object(msg).to_string();
+    if s.ctx.hub.peers.send_to(to, text.clone()) || s.ctx.hub.send_elsewhere(to, &text) {
         return Ok(None);
     }
     if r.kind == "message_module" {

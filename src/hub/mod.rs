@@ -9,6 +9,8 @@ mod envelope;
 mod events;
 mod handlers;
 pub mod keys;
+mod outbox;
+mod outbox_codec;
 mod peers;
 mod registrations;
 mod registry;
@@ -94,12 +96,6 @@ impl Hub {
         Slots::acquire(&self.unauthenticated, ip, PerAddress::Uncapped, socket)
     }
 
-    /// Tells every module connection of `event`, each as its protocol
-    /// level and permissions say (or holds it for one not signed in yet).
-    pub fn broadcast(&self, event: Event) {
-        self.peers.broadcast(event, &self.permissions);
-    }
-
     /// What `/metrics` shows of the hub now.
     pub fn gauges(&self) -> HubGauges {
         let (signed, modules) = self.peers.signed();
@@ -176,5 +172,9 @@ impl Hub {
 impl EndListener for Hub {
     fn session_ended(&self, ended: Ended) {
         self.broadcast(Event::SessionEnded(ended));
+    }
+
+    fn session_ended_here(&self, ended: Ended) {
+        self.broadcast_here(Event::SessionEnded(ended));
     }
 }

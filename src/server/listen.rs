@@ -10,7 +10,9 @@
 
 use super::StartError;
 use crate::auth::ended::EndReason;
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
+use crate::db::cluster;
 use crate::db::notify::{Change, Listener};
 use crate::db::users;
 use crate::hub::Event;
@@ -23,25 +25,32 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Pauses between connection attempts: doubling from the first to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const LAST_PAUSE: Duration = Duration::from_secs(4);
+/// Outbox events read at once.
+const OUTBOX_BATCH: i64 = 500;
+/// Outbox events older than this are deleted even if a process has not
+/// read them (one that stopped reading must not keep tokens there).
+const OUTBOX_KEEP_SECONDS: i64 = 300;
 
 /// Starts listening, then the thread, which runs as long as the process:
 /// every change committed after this returns is heard.
 pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
-    let listener = Listener::connect(&ctx.config.pg, &ctx.process)?;
+    let mut listener = Listener::connect(&ctx.config.pg, &ctx.process)?;
+    let seen = cluster::last_event(listener.client())?;
     ctx.sessions.forget_all();
     std::thread::Builder::new()
         .name("db-listen".into())
-        .spawn(move || run(&ctx, listener))
+        .spawn(move || run(&ctx, listener, seen))
         .map(drop)
         .map_err(StartError::io("db-listen thread"))
 }
 
-fn run(ctx: &Ctx, mut listener: Listener) {
+/// `seen`: the last outbox event read.
+fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
     loop {
-        let mut reaped_at = Instant::now();
+        let mut checked_at = Instant::now();
         loop {
-            let heard = listener.next(CHECK_EVERY);
-            match heard {
+            match listener.next(CHECK_EVERY) {
+                Ok(Some(Change::HubEvent { .. })) => read_outbox(ctx, &mut listener, &mut seen),
                 Ok(Some(change)) => apply(ctx, change),
                 Ok(None) => {}
                 Err(e) => {
@@ -49,9 +58,10 @@ fn run(ctx: &Ctx, mut listener: Listener) {
                     break;
                 }
             }
-            if reaped_at.elapsed() >= CHECK_EVERY {
+            if checked_at.elapsed() >= CHECK_EVERY {
                 reap(ctx, &mut listener);
-                reaped_at = Instant::now();
+                heartbeat(ctx, &mut listener, seen);
+                checked_at = Instant::now();
             }
         }
         listener = connect(ctx);
@@ -59,14 +69,47 @@ fn run(ctx: &Ctx, mut listener: Listener) {
         log::warn!("db-listen: listening again; dropped the session cache ({dropped} sessions)");
         ctx.hub.modules_changed();
         ctx.hub.republish();
+        // What other processes published while this one was not listening.
+        read_outbox(ctx, &mut listener, &mut seen);
+    }
+}
+
+/// Delivers every outbox event after `seen`, oldest first.
+fn read_outbox(ctx: &Ctx, listener: &mut Listener, seen: &mut i64) {
+    loop {
+        let rows = match cluster::events_after(listener.client(), *seen, OUTBOX_BATCH) {
+            Ok(rows) => rows,
+            Err(e) => return log::warn!("db-listen: hub events not read: {e}"),
+        };
+        let full = rows.len() as i64 == OUTBOX_BATCH;
+        if let Some(last) = rows.last() {
+            *seen = last.id;
+        }
+        ctx.hub.deliver_published(rows);
+        if !full {
+            return;
+        }
+    }
+}
+
+/// Says this process is alive and how far it has read, so that rows every
+/// process has read are deleted (and any older than `OUTBOX_KEEP_SECONDS`).
+fn heartbeat(ctx: &Ctx, listener: &mut Listener, seen: i64) {
+    let now = unix_now();
+    let before = now - OUTBOX_KEEP_SECONDS;
+    if let Err(e) = cluster::heartbeat(listener.client(), ctx.process.id, seen, now, before) {
+        log::warn!("db-listen: heartbeat not written: {e}");
     }
 }
 
 /// Removes the modules of processes that died; this process's modules
 /// hear `module_stopped` for each, as for one of its own.
 fn reap(ctx: &Ctx, listener: &mut Listener) {
-    match listener.reap_dead(ctx.process.id) {
+    match listener.reap_dead(ctx.process.id, unix_now()) {
         Ok(gone) => {
+            if !gone.is_empty() {
+                ctx.hub.modules_changed();
+            }
             for m in gone {
                 log::info!("module '{}' stopped: its process is gone", m.module);
                 ctx.hub
@@ -114,13 +157,16 @@ fn apply(ctx: &Ctx, change: Change) {
         }
         Change::SessionsRevoked { user_id } => {
             ctx.sessions.forget_user(user_id);
-            ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
+            ctx.hub
+                .broadcast_here(Event::UserSessionsRevoked { user_id });
         }
         Change::RoleChanged { user_id } => role_changed(ctx, user_id),
         Change::ModulesChanged { .. } => ctx.hub.modules_changed(),
+        // Read from the outbox by `run`, which knows how far it has read.
+        Change::HubEvent { .. } => {}
         Change::UserDeleted { user_id } => {
             ctx.sessions.forget_user(user_id);
-            ctx.hub.broadcast(Event::UserDelete {
+            ctx.hub.broadcast_here(Event::UserDelete {
                 user_id,
                 token: None,
             });
@@ -141,7 +187,7 @@ fn role_changed(ctx: &Ctx, user_id: i32) {
         Ok(Some(creds)) => {
             let role = creds.user.role;
             ctx.sessions.set_role(user_id, role);
-            ctx.hub.broadcast(Event::UserRoleChange {
+            ctx.hub.broadcast_here(Event::UserRoleChange {
                 username: creds.user.name,
                 role,
             });

@@ -121,3 +121,83 @@ fn a_process_killed_with_sigkill_loses_its_modules_and_the_others_hear_it() {
     let mut back = raw(&b, "ListServ");
     assert_eq!(start_module(&mut back, "ListServ", 8003)["success"], true);
 }
+
+/// Sends `message` signed by `module` without waiting for a reply.
+fn send(
+    conn: &mut sse_platform::module_client::Connection,
+    module: &str,
+    message: Value,
+) -> String {
+    let id = uuid4();
+    let inner = message.as_object().cloned().unwrap_or_default();
+    conn.send(signer(module).envelope(inner, &id), T)
+        .expect("send");
+    id
+}
+
+#[test]
+fn a_module_on_one_process_hears_a_login_made_on_another() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let mut listener = start_v2(&a, "ListServ", 8001);
+    let c = b.client();
+    c.register("roamer", "Pw-Roamer-9kq2X");
+    let heard = frames_until(&mut listener, T, |v| {
+        v["type"] == "user_login" && v["username"] == "roamer"
+    });
+    assert_eq!(
+        heard.last().map(|v| v["type"].clone()),
+        Some(json!("user_login")),
+        "heard: {heard:?}"
+    );
+    let token = c.login("roamer", "Pw-Roamer-9kq2X");
+    c.bearer(&token).post("/logout");
+    let ended = frames_until(&mut listener, T, |v| {
+        v["type"] == "session_ended" && v["reason"] == "logout"
+    });
+    assert_eq!(
+        ended.last().map(|v| v["type"].clone()),
+        Some(json!("session_ended")),
+        "heard: {ended:?}"
+    );
+}
+
+#[test]
+fn message_module_reaches_a_module_on_another_process_and_the_answer_comes_back() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let mut asker = raw(&a, "ListServ");
+    start_module(&mut asker, "ListServ", 8001);
+    let mut answerer = raw(&b, "SocialServ");
+    start_module(&mut answerer, "SocialServ", 8002);
+    let id = send(
+        &mut asker,
+        "ListServ",
+        json!({"type": "message_module", "to": "SocialServ", "text": "hi"}),
+    );
+    let got = parse(&answerer.recv(T).expect("recv").expect("forwarded"));
+    assert_eq!(
+        (
+            got["type"].clone(),
+            got["origin"].clone(),
+            got["text"].clone()
+        ),
+        (json!("message_module"), json!("ListServ"), json!("hi"))
+    );
+    assert_eq!(got["resolve_id"], id.as_str());
+    send(
+        &mut answerer,
+        "SocialServ",
+        json!({"type": "message_module_response", "to": "ListServ", "answer": 42}),
+    );
+    let back = parse(&asker.recv(T).expect("recv").expect("answer forwarded"));
+    assert_eq!(
+        (back["origin"].clone(), back["answer"].clone()),
+        (json!("SocialServ"), json!(42))
+    );
+    // No process has the module: the asker hears module_offline at once.
+    let v = signed(
+        &mut asker,
+        &signer("ListServ"),
+        json!({"type": "message_module", "to": "chatsystem"}),
+    );
+    assert_eq!(v["reason"], "module_offline");
+}
