@@ -28,6 +28,8 @@ pub struct Ctx {
     pub account_failures: Limiter,
     /// Failed logins per client address (a looser limit: labs share NATs).
     pub address_failures: Limiter,
+    /// Wrong second-step codes per account, over all its login challenges.
+    pub totp_failures: Limiter,
     /// Registrations per client address.
     pub register_per_address: Limiter,
     pub hub: Arc<Hub>,
@@ -36,6 +38,10 @@ pub struct Ctx {
     /// Reset requests per email address, and per client address.
     pub reset_per_email: Limiter,
     pub reset_per_address: Limiter,
+    /// Requests to mail a verification link again, per email address and
+    /// per client address.
+    pub verify_per_email: Limiter,
+    pub verify_per_address: Limiter,
     /// Google / OpenID Connect sign-in; `None` without an `oidc` section.
     pub oidc: Option<crate::auth::oidc::Verifier>,
     /// This process among those sharing the database.

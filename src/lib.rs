@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod module_client;
 pub mod names;
 pub mod net;
+pub mod origin;
 pub mod random;
 pub mod report;
 pub mod server;

@@ -9,8 +9,13 @@ use super::token::TokenHash;
 /// Why a session ended; [`EndReason::word`] is the protocol's reason word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
-    /// The user logged out (the web page, or a module's `user_logout`).
+    /// The user logged out (the web page, everywhere with `all`, or a
+    /// module's `user_logout`).
     Logout,
+    /// The user ended one of their sessions from their list.
+    EndedByUser,
+    /// An administrator ended the user's sessions over HTTP.
+    EndedByAdmin,
     PasswordChanged,
     PasswordReset,
     AccountDeleted,
@@ -26,6 +31,8 @@ impl EndReason {
     pub fn word(self) -> &'static str {
         match self {
             EndReason::Logout => "logout",
+            EndReason::EndedByUser => "ended_by_user",
+            EndReason::EndedByAdmin => "ended_by_admin",
             EndReason::PasswordChanged => "password_changed",
             EndReason::PasswordReset => "password_reset",
             EndReason::AccountDeleted => "account_deleted",
@@ -40,6 +47,8 @@ impl EndReason {
         use EndReason::*;
         [
             Logout,
+            EndedByUser,
+            EndedByAdmin,
             PasswordChanged,
             PasswordReset,
             AccountDeleted,
@@ -95,6 +104,13 @@ pub trait EndListener: Send + Sync {
 #[must_use = "pass it to SessionStore::announce after the commit"]
 pub struct Pending(pub(super) Vec<Ended>);
 
+impl Pending {
+    /// How many sessions ended.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::EndReason;
@@ -103,6 +119,8 @@ mod tests {
     fn reasons_read_back_from_their_words() {
         for reason in [
             EndReason::Logout,
+            EndReason::EndedByUser,
+            EndReason::EndedByAdmin,
             EndReason::PasswordChanged,
             EndReason::PasswordReset,
             EndReason::AccountDeleted,

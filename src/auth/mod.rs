@@ -1,6 +1,7 @@
 //! Everything that touches secrets: passwords, access tokens, the signed
-//! cookie, sessions, the login-failure limiter, password-reset phrases and
-//! OpenID Connect ID tokens. No other module sees a password hash or
+//! cookie, sessions, the login-failure limiter, password-reset phrases,
+//! OpenID Connect ID tokens, and the second factor (TOTP secrets, recovery
+//! codes, login challenges). No other module sees a password hash or
 //! computes a token's hash.
 
 pub mod cookie;
@@ -13,6 +14,9 @@ pub mod password;
 pub mod reset;
 pub mod sessions;
 pub mod token;
+pub mod totp;
+pub mod two_factor;
+pub mod verification;
 
 use std::fmt;
 
@@ -25,6 +29,9 @@ pub enum AuthError {
     Hash(bcrypt::BcryptError),
     /// The OS random generator failed; nothing secret can be made.
     Random(getrandom::Error),
+    /// Sealing, opening or encoding a TOTP secret failed (a stored secret
+    /// that the configured key does not open, say): what failed, no data.
+    Crypto(&'static str),
 }
 
 impl fmt::Display for AuthError {
@@ -33,6 +40,7 @@ impl fmt::Display for AuthError {
             AuthError::Db(e) => write!(f, "{e}"),
             AuthError::Hash(e) => write!(f, "password hash: {e}"),
             AuthError::Random(e) => write!(f, "random generator: {e}"),
+            AuthError::Crypto(what) => write!(f, "cryptography: {what}"),
         }
     }
 }
@@ -43,6 +51,7 @@ impl std::error::Error for AuthError {
             AuthError::Db(e) => Some(e),
             AuthError::Hash(e) => Some(e),
             AuthError::Random(e) => Some(e),
+            AuthError::Crypto(_) => None,
         }
     }
 }

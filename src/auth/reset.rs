@@ -50,7 +50,8 @@ pub fn is_valid(db: &Db, phrase: &str) -> Result<bool, AuthError> {
 }
 
 /// Uses up `phrase`: in one transaction, deletes it, stores `new_hash` as
-/// the user's password and ends the user's sessions (reported once
+/// the user's password, marks the e-mail address verified and ends the
+/// user's sessions (reported once
 /// committed). Returns the user, or `None` if the phrase is unknown, used
 /// or expired.
 pub fn redeem(
@@ -68,6 +69,8 @@ pub fn redeem(
         return Ok(None);
     };
     users::set_password(&mut tx, user_id, new_hash)?;
+    // The mailed phrase proves the address as a verification link would.
+    crate::db::verifications::set_verified(&mut tx, user_id)?;
     let ended = store.revoke_user_in(&mut tx, user_id, EndReason::PasswordReset)?;
     tx.commit().map_err(crate::db::DbError::from)?;
     store.announce(ended);

@@ -12,12 +12,16 @@
 //! `DELETE ... RETURNING` tells who that was).
 //!
 //! Callers pass the time in (`unix_now()` in the server), so that expiry
-//! can be tested without waiting for it.
+//! can be tested without waiting for it. What a user sees and ends of
+//! their own sessions is in `owned`.
 
+mod owned;
+
+pub use self::owned::{public_id, Listed};
 use super::ended::{EndListener, EndReason, Ended, Pending};
 use super::token::{self, TokenHash};
 use super::AuthError;
-use crate::db::sessions::DeletedRow;
+use crate::db::sessions::{DeletedRow, Origin};
 use crate::db::users::{Role, User};
 use crate::db::{sessions as sql, Db, DbError};
 use crate::lock::lock;
@@ -40,6 +44,8 @@ pub struct Session {
 struct Cached {
     user: User,
     created_at: i64,
+    /// The last use; the database's `last_seen` lags like its expiry.
+    last_seen: i64,
     expires_at: i64,
     /// The expiry the database holds.
     stored_expires_at: i64,
@@ -70,16 +76,23 @@ impl SessionStore {
         }
     }
 
-    /// Starts a session for `user` at `now`; returns the new token and the
-    /// session.
-    pub fn create(&self, user: &User, now: i64) -> Result<(String, Session), AuthError> {
+    /// Starts a session for `user` at `now` from `origin`; returns the new
+    /// token and the session.
+    pub fn create(
+        &self,
+        user: &User,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<(String, Session), AuthError> {
         let token = token::new_token()?;
         let hash = TokenHash::of(&token);
         let expires_at = now + self.ttl.min(self.max);
-        sql::insert(&mut *self.db.conn()?, &hash.0, user.id, now, expires_at)?;
+        let times = (now, expires_at);
+        sql::insert(&mut *self.db.conn()?, &hash.0, user.id, times, origin)?;
         let cached = Cached {
             user: user.clone(),
             created_at: now,
+            last_seen: now,
             expires_at,
             stored_expires_at: expires_at,
         };
@@ -142,6 +155,7 @@ impl SessionStore {
     /// Moves the expiry forward; returns the expiry to write to the database
     /// when the stored one lags by a tenth of the ttl or more.
     fn slide(&self, c: &mut Cached, now: i64) -> Option<i64> {
+        c.last_seen = c.last_seen.max(now);
         c.expires_at = (now + self.ttl).min(c.created_at + self.max);
         let step = (self.ttl / 10).max(1);
         (c.expires_at - c.stored_expires_at >= step).then_some(c.expires_at)
@@ -159,6 +173,7 @@ impl SessionStore {
         let mut cached = Cached {
             user: row.user,
             created_at: row.created_at,
+            last_seen: now,
             expires_at: row.expires_at,
             stored_expires_at: row.expires_at,
         };
@@ -237,18 +252,19 @@ impl SessionStore {
         Ok(Some(user))
     }
 
-    /// Ends every session of a user (password change, deletion, reset);
-    /// `token`, if given, is the text of one of them (the caller's own).
+    /// Ends every session of a user (password change, logout everywhere,
+    /// an administrator); `token`, if given, is the text of one of them
+    /// (the caller's own). Returns how many ended.
     pub fn revoke_user(
         &self,
         user_id: i32,
         reason: EndReason,
         token: Option<&str>,
-    ) -> Result<(), AuthError> {
+    ) -> Result<usize, AuthError> {
         lock(&self.cache).retain(|_, c| c.user.id != user_id);
         let rows = sql::delete_for_user(&mut *self.db.conn()?, user_id)?;
         self.report(&rows, reason, token, None);
-        Ok(())
+        Ok(rows.len())
     }
 
     /// As [`SessionStore::revoke_user`], inside the caller's transaction
@@ -415,6 +431,7 @@ mod tests {
         let c = Cached {
             user,
             created_at: created,
+            last_seen: created,
             expires_at,
             stored_expires_at: expires_at,
         };

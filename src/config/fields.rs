@@ -158,6 +158,27 @@ impl Fields {
             .collect()
     }
 
+    /// A list of web origins (`"https://host:port"`, as browsers send them;
+    /// `crate::origin`); empty when absent.
+    pub fn origin_list(&mut self, key: &str) -> Result<Vec<crate::origin::Origin>, ConfigError> {
+        let items = match self.map.remove(key) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(self.error(key, format!("expected a list of origins, got {other}")))
+            }
+        };
+        items
+            .iter()
+            .map(|item| {
+                item.as_str().and_then(crate::origin::parse).ok_or_else(|| {
+                    let hint = "is not an origin like \"https://lab.example:8888\"";
+                    self.error(key, format!("{item} {hint}"))
+                })
+            })
+            .collect()
+    }
+
     pub fn parsed<T: FromStr>(&mut self, key: &str, default: &str) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,

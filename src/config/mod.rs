@@ -17,12 +17,16 @@ mod mail;
 mod oidc;
 mod permissions;
 mod templates;
+mod totp;
+mod verification;
 use fields::Fields;
 pub use limits::{AttemptLimits, LaneConfig};
 pub use mail::{ResetConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{JwksSource, OidcConfig, GOOGLE_ISSUER};
 pub use permissions::{ModulePermissions, Permission, RequestType};
 pub use templates::TemplateLimits;
+pub use totp::{SecretKey, TotpConfig};
+pub use verification::VerificationConfig;
 
 /// `log_format`: `text` (the default) or `json`.
 fn log_json(f: &mut Fields) -> Result<bool, ConfigError> {
@@ -97,6 +101,8 @@ pub struct HubConfig {
     /// `auth_timeout`), so that what it holds is still fresh when it signs.
     pub hold_messages: usize,
     pub hold: Duration,
+    /// Web origins besides our own whose pages may open a WebSocket here.
+    pub allowed_origins: Vec<crate::origin::Origin>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +130,8 @@ pub struct Config {
     pub session_max: Duration,
     /// How often the janitor ends expired sessions (and reports them).
     pub session_sweep: Duration,
+    /// Characters of a login's user agent kept with its session.
+    pub session_user_agent_max: usize,
     /// Audit entries older than this many days are deleted by the janitor.
     pub audit_retention_days: u32,
     /// Audit entries that may wait for the `audit` thread.
@@ -158,10 +166,13 @@ pub struct Config {
     /// Outgoing mail; `None` turns password reset by mail off.
     pub smtp: Option<SmtpConfig>,
     pub reset: ResetConfig,
+    pub verification: VerificationConfig,
     /// Sign-in with Google / OpenID Connect; `None` turns it off.
     pub oidc: Option<OidcConfig>,
     /// `log_format`: one line of text per event, or one JSON object.
     pub log_json: bool,
+    /// Two-factor sign-in with TOTP (`totp_*` keys).
+    pub totp: TotpConfig,
 }
 
 /// A configuration that cannot be used.
@@ -234,6 +245,7 @@ impl Config {
             token_ttl: f.secs("token_ttl_seconds", 3600, 1, 31 * 86_400)?,
             session_max: f.secs("session_max_seconds", 43_200, 1, 31 * 86_400)?,
             session_sweep: f.secs("session_sweep_seconds", 60, 1, 86_400)?,
+            session_user_agent_max: f.int("session_user_agent_max_chars", 256, 0, 4096)?,
             audit_retention_days: f.int("audit_retention_days", 90, 1, 36_500)?,
             audit_queue: f.int("audit_queue", 65_536, 16, 10_000_000)?,
             bcrypt_cost: f.int("bcrypt_cost", 12, 4, 31)?,
@@ -264,12 +276,15 @@ impl Config {
                 max_unauthenticated: f.int("hub_max_unauthenticated", 64, 1, 1_000_000)?,
                 hold_messages: f.int("hub_hold_messages", 256, 0, 100_000)?,
                 hold: f.secs("hub_hold_seconds", 30, 1, 3600)?,
+                allowed_origins: f.origin_list("websocket_allowed_origins")?,
             },
             module_permissions: permissions::module_permissions(&mut f)?,
             smtp: mail::smtp(&mut f, &base)?,
             reset: mail::reset(&mut f)?,
+            verification: verification::verification(&mut f)?,
             oidc: oidc::oidc(&mut f, &base)?,
             log_json: log_json(&mut f)?,
+            totp: totp::totp(&mut f, &base)?,
         };
         config.check(&mut f)?;
         for key in f.unknown_keys() {
@@ -297,6 +312,10 @@ impl Config {
                     format!("'{scheme}': expected \"http\" or \"https\""),
                 ));
             }
+        }
+        if self.verification.required && self.smtp.is_none() {
+            let why = "true needs the smtp section: verification links go by mail";
+            return Err(f.error("require_email_verification", why));
         }
         if self.cookie_secret.len() < 16 {
             return Err(f.error("cookie_secret", "must be at least 16 characters"));

@@ -14,7 +14,9 @@ pub mod resets;
 pub mod schema;
 pub mod sessions;
 pub mod templates;
+pub mod totp;
 pub mod users;
+pub mod verifications;
 
 pub use probe::NotReady;
 

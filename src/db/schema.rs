@@ -30,6 +30,17 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
     (8, "audit", include_str!("../../sql/008_audit.sql")),
+    (
+        9,
+        "session_details",
+        include_str!("../../sql/009_session_details.sql"),
+    ),
+    (11, "totp", include_str!("../../sql/011_totp.sql")),
+    (
+        12,
+        "email_verification",
+        include_str!("../../sql/012_email_verification.sql"),
+    ),
     (13, "cluster", include_str!("../../sql/013_cluster.sql")),
 ];
 

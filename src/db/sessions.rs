@@ -10,18 +10,43 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
+/// Where a session was started: the client's address and user agent, as
+/// the HTTP layer checked them (`None`: unknown).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new session's row, and the account's `last_login`, in one
+/// transaction: the list of users never shows a login whose session is
+/// not there, nor the other way round.
 pub fn insert(
     c: &mut impl GenericClient,
     token_hash: &[u8],
     user_id: i32,
-    now: i64,
-    expires_at: i64,
+    (now, expires_at): (i64, i64),
+    origin: &Origin,
 ) -> Result<(), DbError> {
-    c.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen, expires_at)
-         VALUES ($1, $2, $3, $3, $4)",
-        &[&token_hash, &user_id, &now, &expires_at],
+    let mut tx = c.transaction()?;
+    tx.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen, expires_at,
+                               address, user_agent)
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
+        &[
+            &token_hash,
+            &user_id,
+            &now,
+            &expires_at,
+            &origin.address,
+            &origin.user_agent,
+        ],
     )?;
+    tx.execute(
+        "UPDATE users SET last_login = $2 WHERE id = $1",
+        &[&user_id, &now],
+    )?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -97,6 +122,21 @@ pub fn delete_for_user(
     deleted_rows(rows)
 }
 
+/// Removes one session if it belongs to `user_id`: a user may end only
+/// their own.
+pub fn delete_owned(
+    c: &mut impl GenericClient,
+    token_hash: &[u8],
+    user_id: i32,
+) -> Result<Option<DeletedRow>, DbError> {
+    let rows = c.query(
+        "DELETE FROM sessions WHERE token_hash = $1 AND user_id = $2
+         RETURNING token_hash, user_id, created_at",
+        &[&token_hash, &user_id],
+    )?;
+    Ok(deleted_rows(rows)?.pop())
+}
+
 /// Removes sessions past their sliding expiry or older than `max_age`.
 pub fn delete_expired(
     c: &mut impl GenericClient,
@@ -111,7 +151,7 @@ pub fn delete_expired(
     deleted_rows(rows)
 }
 
-/// A session as `sessions list` shows it.
+/// A session as `sessions list` and `GET /sessions` show it.
 pub struct ListedSession {
     pub token_hash: Vec<u8>,
     pub user_id: i32,
@@ -119,6 +159,7 @@ pub struct ListedSession {
     pub created_at: i64,
     pub last_seen: i64,
     pub expires_at: i64,
+    pub origin: Origin,
 }
 
 /// Every stored session, or those of one user, oldest first.
@@ -127,7 +168,8 @@ pub fn list(
     user_id: Option<i32>,
 ) -> Result<Vec<ListedSession>, DbError> {
     let rows = c.query(
-        "SELECT s.token_hash, s.user_id, u.name, s.created_at, s.last_seen, s.expires_at
+        "SELECT s.token_hash, s.user_id, u.name, s.created_at, s.last_seen, s.expires_at,
+                s.address, s.user_agent
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE $1::int IS NULL OR s.user_id = $1
          ORDER BY s.created_at, s.token_hash",
@@ -142,6 +184,10 @@ pub fn list(
                 created_at: row.try_get("created_at")?,
                 last_seen: row.try_get("last_seen")?,
                 expires_at: row.try_get("expires_at")?,
+                origin: Origin {
+                    address: row.try_get("address")?,
+                    user_agent: row.try_get("user_agent")?,
+                },
             })
         })
         .collect()

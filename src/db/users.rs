@@ -149,6 +149,18 @@ pub fn list(c: &mut impl GenericClient) -> Result<Vec<User>, DbError> {
         .collect())
 }
 
+/// Every account with its last login (Unix seconds; `None` before the
+/// first, or before `last_login` was recorded), for the administrators.
+pub fn list_with_last_login(
+    c: &mut impl GenericClient,
+) -> Result<Vec<(User, Option<i64>)>, DbError> {
+    let sql = format!("SELECT {COLUMNS}, last_login FROM users ORDER BY id");
+    c.query(&sql, &[])?
+        .iter()
+        .map(|row| Ok((user_from_row(row)?, row.try_get("last_login")?)))
+        .collect()
+}
+
 /// An account to create: its sign-in decides the rest of the row (a
 /// Google account has no password and is flagged as such).
 struct NewUser<'a> {

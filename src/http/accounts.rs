@@ -1,4 +1,4 @@
-//! Account handlers: register, login, logout, password change, deletion and
+//! Account handlers: register, login, password change, deletion and
 //! "who am I". Passwords are checked in the hashing lane (see `routes`).
 
 use super::caller::{self, authenticate};
@@ -7,12 +7,13 @@ use super::reply::Reply;
 use super::request::Req;
 use super::routes::Lane;
 use super::validate;
+use super::verification;
 use crate::audit::{Actor, Entry};
 use crate::auth::ended::EndReason;
 use crate::auth::sessions::Session;
 use crate::clock::unix_now;
 use crate::ctx::Ctx;
-use crate::db::users::{self, CreateError, Credentials, Role, User};
+use crate::db::users::{self, CreateError, Credentials, User};
 use crate::db::DbError;
 use crate::hub::Event;
 use crate::metrics::METRICS;
@@ -68,11 +69,13 @@ pub fn register(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     check_free(ctx, email, nickname)?;
     // Hash without holding a database connection: it takes a quarter second.
     let hash = ctx.passwords.hash(password)?;
-    let user =
-        users::create_with_password(&mut *ctx.db.conn()?, email, nickname, &hash, Role::Guest)
-            .map_err(taken)?;
+    let user = verification::create_account(ctx, email, nickname, &hash).map_err(taken)?;
     log::info!("registered user {}", user.id);
-    signed_in(ctx, req, &user)
+    if ctx.config.verification.required {
+        return verification::registered(ctx, req, &user);
+    }
+    // A role that requires TOTP enrols before its first session.
+    super::totp::after_first_factor(ctx, req, &user)
 }
 
 /// The answer to an account that cannot be created.
@@ -120,6 +123,7 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     }
     match check_password(ctx, found, attempt.password) {
         Ok(creds) => {
+            verification::allow_login(ctx, &creds.user, &attempt.address)?;
             METRICS.logins_succeeded.inc();
             for key in keys {
                 ctx.login_pair_failures.forget(&attempt.pair(key));
@@ -127,7 +131,8 @@ pub fn login(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             upgrade_hash(ctx, &creds, attempt.password);
             let entry = Entry::new(Actor::User(creds.user.id), "login");
             ctx.audit.record(entry.address(&attempt.address));
-            signed_in(ctx, req, &creds.user)
+            // With TOTP, `login_second_step` follows in the trail.
+            super::totp::after_first_factor(ctx, req, &creds.user)
         }
         Err(e) => {
             METRICS.logins_failed.inc();
@@ -253,7 +258,8 @@ fn upgrade_hash(ctx: &Ctx, creds: &Credentials, password: &str) {
 /// Starts a session and answers as the original did: the token in the body
 /// and in the signed cookie, and `user_login` to the modules.
 pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
-    let (token, session) = ctx.sessions.create(user, unix_now())?;
+    let origin = super::sessions::origin(ctx, req);
+    let (token, session) = ctx.sessions.create(user, &origin, unix_now())?;
     ctx.hub.broadcast(Event::UserLogin {
         user: user.clone(),
         token: token.clone(),
@@ -263,20 +269,6 @@ pub fn signed_in(ctx: &Ctx, req: &Req, user: &User) -> Result<Reply, ApiError> {
     Ok(
         Reply::ok(json!({"status": 200, "success": true, "access_token": token}))
             .with_header("Set-Cookie", cookie),
-    )
-}
-
-/// POST /logout: ends the session if there is one; always clears the cookie.
-pub fn logout(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    if let Some(token) = caller::token_for_change(ctx, req)? {
-        if let Some(user) = ctx.sessions.logout(&token, None, unix_now())? {
-            let entry = Entry::new(Actor::User(user), "logout");
-            ctx.audit.record(entry.address(req.client()));
-        }
-    }
-    Ok(
-        Reply::ok(json!({"status": 200, "success": true, "redirect_suggestions": ["/login"]}))
-            .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),
     )
 }
 
@@ -302,17 +294,18 @@ pub fn change_password(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let new_hash = ctx.passwords.hash(new)?;
     users::set_password(&mut *ctx.db.conn()?, creds.user.id, &new_hash)?;
     let token = caller::token(ctx, req);
-    caller::end_all_sessions(
+    let ended = caller::end_all_sessions(
         ctx,
         creds.user.id,
         EndReason::PasswordChanged,
         token.as_deref(),
     )?;
     log::info!("user {} changed the password", creds.user.id);
-    Ok(
-        Reply::ok(json!({"status": 200, "success": true, "redirect": "/login"}))
-            .with_header("Set-Cookie", caller::clear_cookie(ctx, req)),
-    )
+    let entry = Entry::new(Actor::User(creds.user.id), "password_changed");
+    ctx.audit.record(entry.address(req.client()));
+    let answer = json!({"status": 200, "success": true, "redirect": "/login",
+                        "sessions_ended": ended});
+    Ok(Reply::ok(answer).with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
 }
 
 /// Before a deletion waits: the session, and which lane checks the
@@ -341,23 +334,34 @@ pub fn delete_account(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
             }
         }
     }
+    delete_user(ctx, creds.user.id, caller::token(ctx, req))?;
+    log::info!("deleted user {}", creds.user.id);
+    let entry = Entry::new(Actor::User(creds.user.id), "account_deleted");
+    ctx.audit.record(entry.address(req.client()));
+    Ok(Reply::no_content().with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
+}
+
+/// Deletes an account and ends its sessions, and tells the modules
+/// (`session_ended` for each, then `user_delete` naming `token` if the
+/// deleting session's own); `false` if there was no such account.
+pub fn delete_user(ctx: &Ctx, user_id: i32, token: Option<String>) -> Result<bool, ApiError> {
     // The sessions' rows go with the account (ON DELETE CASCADE), so they
     // are ended first, in the same transaction, to be reported.
     let mut conn = ctx.db.conn()?;
     let mut tx = conn.transaction().map_err(DbError::from)?;
     let ended = ctx
         .sessions
-        .revoke_user_in(&mut tx, creds.user.id, EndReason::AccountDeleted)?;
-    users::delete(&mut tx, creds.user.id)?;
+        .revoke_user_in(&mut tx, user_id, EndReason::AccountDeleted)?;
+    if !users::delete(&mut tx, user_id)? {
+        // Nothing was deleted: rolled back, so nothing is to be reported.
+        drop(ended);
+        return Ok(false);
+    }
     tx.commit().map_err(DbError::from)?;
     drop(conn);
     ctx.sessions.announce(ended);
-    ctx.hub.broadcast(Event::UserDelete {
-        user_id: creds.user.id,
-        token: caller::token(ctx, req),
-    });
-    log::info!("deleted user {}", creds.user.id);
-    Ok(Reply::no_content().with_header("Set-Cookie", caller::clear_cookie(ctx, req)))
+    ctx.hub.broadcast(Event::UserDelete { user_id, token });
+    Ok(true)
 }
 
 /// GET /me: the signed-in user, for the pages.

@@ -1,4 +1,5 @@
-//! Roles, the user list and the running modules.
+//! Roles, the user list and the running modules; the administrators'
+//! actions on one account (`/users/{id}/...`) are in `admin_actions`.
 
 use super::accounts::user_json;
 use super::caller::{authenticate, authenticate_admin};
@@ -40,12 +41,19 @@ pub fn set_role(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     Ok(Reply::ok(json!({"status": 200, "success": true})))
 }
 
-/// GET /users (admin).
+/// GET /users (admin): each with `last_login` (Unix seconds, or null).
 pub fn list_users(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     authenticate_admin(ctx, req)?;
-    let list: Vec<Value> = users::list(&mut *ctx.db.conn()?)?
+    let mut conn = ctx.db.conn()?;
+    let unverified = crate::db::verifications::unverified_ids(&mut *conn)?;
+    let list: Vec<Value> = users::list_with_last_login(&mut *conn)?
         .iter()
-        .map(user_json)
+        .map(|(user, last_login)| {
+            let mut json = user_json(user);
+            json["verified"] = (!unverified.contains(&user.id)).into();
+            json["last_login"] = json!(last_login);
+            json
+        })
         .collect();
     Ok(Reply::ok(
         json!({"status": 200, "success": true, "user_list": list}),

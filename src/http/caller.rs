@@ -149,17 +149,18 @@ fn secure(ctx: &Ctx, _req: &Req) -> bool {
     ctx.config.cookie_secure()
 }
 
-/// Ends every session of a user (password change) and tells the modules,
-/// so that they drop the user's cached tokens; `token` is the caller's own,
-/// which the original's `user_logout` names.
+/// Ends every session of a user (password change, logout everywhere, an
+/// administrator) and tells the modules, so that they drop the user's
+/// cached tokens; `token` is the caller's own, which the original's
+/// `user_logout` names. Returns how many ended.
 pub fn end_all_sessions(
     ctx: &Ctx,
     user_id: i32,
     reason: EndReason,
     token: Option<&str>,
-) -> Result<(), ApiError> {
-    ctx.sessions.revoke_user(user_id, reason, token)?;
+) -> Result<usize, ApiError> {
+    let n = ctx.sessions.revoke_user(user_id, reason, token)?;
     ctx.hub
         .broadcast(crate::hub::Event::UserSessionsRevoked { user_id });
-    Ok(())
+    Ok(n)
 }

@@ -3,7 +3,6 @@
 //! fresh-token check that replaces the password when a Google account is
 //! deleted. Token checks live in `auth::oidc`.
 
-use super::accounts::signed_in;
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
@@ -43,7 +42,8 @@ pub fn signin(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
     let token = id_token(req).ok_or(ApiError::missing_parameter())?;
     let identity = verify(ctx, req, token)?;
     let user = find_or_create(ctx, &identity)?;
-    signed_in(ctx, req, &user)
+    // The platform's own second factor applies to Google sign-in too.
+    super::totp::after_first_factor(ctx, req, &user)
 }
 
 fn id_token(req: &Req) -> Option<&str> {

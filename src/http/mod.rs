@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod admin_actions;
 mod caller;
 mod dispatch;
 pub mod error;
@@ -21,10 +22,13 @@ pub mod request;
 mod reset;
 mod respond;
 mod routes;
+mod sessions;
 mod socket;
 mod templates;
+mod totp;
 /// The checks registration makes; the admin command line makes them too.
 pub mod validate;
+mod verification;
 mod workers;
 
 /// A user in the JSON shape the API answers, for the CLI's `--json` too.

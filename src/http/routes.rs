@@ -1,9 +1,14 @@
 //! The route table: method and path to handler. Add a route by adding a line.
+//! A path segment written `{name}` takes any one non-empty segment, which
+//! the handler reads with [`path_param`]; everything else matches exactly.
 
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::{Method, Req};
-use super::{accounts, admin, google, health, metrics, pages, reset, templates};
+use super::{
+    accounts, admin, admin_actions, google, health, metrics, pages, reset, sessions, templates,
+    totp, verification,
+};
 use crate::ctx::Ctx;
 
 type Handler = fn(&Ctx, &Req) -> Result<Reply, ApiError>;
@@ -49,9 +54,50 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         Lane::Fast,
         pages::forgot_password,
     ),
+    (
+        Method::Get,
+        "/verify_email",
+        Lane::Fast,
+        pages::verify_email,
+    ),
+    (
+        Method::Post,
+        "/verify_email",
+        Lane::Fast,
+        verification::verify,
+    ),
+    (
+        Method::Post,
+        "/verify_email/resend",
+        Lane::Fast,
+        verification::resend,
+    ),
+    (
+        Method::Post,
+        "/users/verify",
+        Lane::Fast,
+        verification::admin_verify,
+    ),
     (Method::Post, "/register", Lane::Hashing, accounts::register),
     (Method::Post, "/login", Lane::Hashing, accounts::login),
-    (Method::Post, "/logout", Lane::Fast, accounts::logout),
+    (Method::Post, "/logout", Lane::Fast, sessions::logout),
+    (Method::Post, "/login/totp", Lane::Fast, totp::login_step),
+    (
+        Method::Post,
+        "/login/totp/enrol",
+        Lane::Fast,
+        totp::login_enrol,
+    ),
+    (Method::Get, "/totp", Lane::Fast, totp::status),
+    (Method::Post, "/totp/enrol", Lane::Fast, totp::enrol),
+    (Method::Post, "/totp/confirm", Lane::Fast, totp::confirm),
+    (Method::Post, "/totp/disable", Lane::Hashing, totp::disable),
+    (
+        Method::Post,
+        "/users/totp/reset",
+        Lane::Fast,
+        totp::admin_reset,
+    ),
     (
         Method::Post,
         "/password/change",
@@ -65,6 +111,8 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
         accounts::delete_account,
     ),
     (Method::Get, "/me", Lane::Fast, accounts::me),
+    (Method::Get, "/sessions", Lane::Fast, sessions::list),
+    (Method::Delete, "/sessions/{id}", Lane::Fast, sessions::end),
     (Method::Post, "/password/forgot", Lane::Fast, reset::forgot),
     (
         Method::Post,
@@ -82,6 +130,24 @@ const ROUTES: &[(Method, &str, Lane, Handler)] = &[
     (Method::Get, "/roles", Lane::Fast, admin::get_role),
     (Method::Post, "/roles", Lane::Fast, admin::set_role),
     (Method::Get, "/users", Lane::Fast, admin::list_users),
+    (
+        Method::Delete,
+        "/users/{id}",
+        Lane::Fast,
+        admin_actions::delete_user,
+    ),
+    (
+        Method::Post,
+        "/users/{id}/sessions/end",
+        Lane::Fast,
+        admin_actions::end_sessions,
+    ),
+    (
+        Method::Post,
+        "/users/{id}/password_reset",
+        Lane::Fast,
+        admin_actions::password_reset,
+    ),
     (
         Method::Get,
         "/execution/running",
@@ -133,19 +199,56 @@ fn method_name(method: Method) -> &'static str {
     }
 }
 
-fn find(method: Method, path: &str) -> Option<(Lane, Handler)> {
+/// Whether `path` is one that `pattern` names: the same segments, a
+/// `{name}` segment standing for any non-empty one.
+fn matches(pattern: &str, path: &str) -> bool {
+    if !pattern.contains('{') {
+        return pattern == path;
+    }
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if is_param(w) && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+fn is_param(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
+}
+
+/// The row of the route table that answers `method` on `path`.
+fn row(method: Method, path: &str) -> Option<usize> {
     let method = if method == Method::Head {
         Method::Get
     } else {
         method
     };
-    if method == Method::Get && ASSET_PREFIXES.iter().any(|p| path.starts_with(p)) {
-        return Some((Lane::Fast, pages::asset));
-    }
     ROUTES
         .iter()
-        .find(|(m, p, _, _)| *m == method && *p == path)
-        .map(|&(_, _, lane, handler)| (lane, handler))
+        .position(|(m, p, _, _)| *m == method && matches(p, path))
+}
+
+/// The segment of the request's path that its route names `{name}`.
+pub fn path_param<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
+    let (_, pattern, _, _) = ROUTES.get(row(req.method, &req.path)?)?;
+    pattern
+        .split('/')
+        .zip(req.path.split('/'))
+        .find(|(w, _)| is_param(w) && w[1..w.len() - 1] == *name)
+        .map(|(_, segment)| segment)
+}
+
+fn find(method: Method, path: &str) -> Option<(Lane, Handler)> {
+    let get = matches!(method, Method::Get | Method::Head);
+    if get && ASSET_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        return Some((Lane::Fast, pages::asset));
+    }
+    let &(_, _, lane, handler) = ROUTES.get(row(method, path)?)?;
+    Some((lane, handler))
 }
 
 /// Whether `path`'s access line is debug-level rather than info.
@@ -178,7 +281,7 @@ pub fn route(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
         // The listener serves WebSocket upgrades; a plain request ends here.
         return Err(ApiError::bad_request("websocket_upgrade_required"));
     }
-    if ROUTES.iter().any(|(_, p, _, _)| *p == req.path) {
+    if ROUTES.iter().any(|(_, p, _, _)| matches(p, &req.path)) {
         return Err(ApiError::new(405, "method_not_allowed"));
     }
     Err(ApiError::new(404, "not_found"))
@@ -189,19 +292,11 @@ pub fn route(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// everything no route takes (never the raw path: a client could make up
 /// any number of paths).
 pub fn metric_slot(method: Method, path: &str) -> usize {
-    let method = if method == Method::Head {
-        Method::Get
-    } else {
-        method
-    };
-    if let Some(i) = ROUTES
-        .iter()
-        .position(|(m, p, _, _)| *m == method && *p == path)
-    {
+    if let Some(i) = row(method, path) {
         return i;
     }
     let assets = ROUTES.len();
-    if method == Method::Get {
+    if matches!(method, Method::Get | Method::Head) {
         if let Some(i) = ASSET_PREFIXES.iter().position(|p| path.starts_with(p)) {
             return assets + i;
         }
@@ -236,10 +331,14 @@ pub fn metric_labels(slot: usize) -> Option<(Option<Method>, String)> {
 /// The form of a request path (without its query) that a log line may
 /// show: only what the route table knows. A client can type anything into
 /// a path (`/login&password=...` has no `?` to cut at), so an unknown path
-/// is a fixed word, or its first segment when that segment is a route's.
+/// is a fixed word, or its first segment when that segment is a route's;
+/// a path with a parameter is logged as its route's pattern.
 pub fn loggable(path: &str) -> String {
     if path == WEBSOCKET || ROUTES.iter().any(|(_, p, _, _)| *p == path) {
         return path.to_owned();
+    }
+    if let Some((_, pattern, _, _)) = ROUTES.iter().find(|(_, p, _, _)| matches(p, path)) {
+        return (*pattern).to_owned();
     }
     if let Some(prefix) = ASSET_PREFIXES.iter().find(|p| path.starts_with(**p)) {
         return match crate::web::asset(&path[1..]) {
@@ -286,6 +385,26 @@ mod tests {
     }
 
     #[test]
+    fn a_parameter_takes_one_non_empty_segment() {
+        assert!(matches("/sessions/{id}", "/sessions/abc"));
+        assert!(!matches("/sessions/{id}", "/sessions/"));
+        assert!(!matches("/sessions/{id}", "/sessions"));
+        assert!(!matches("/sessions/{id}", "/sessions/abc/def"));
+        assert!(matches("/users/{id}/sessions/end", "/users/7/sessions/end"));
+        assert!(!matches(
+            "/users/{id}/sessions/end",
+            "/users/7/sessions/stop"
+        ));
+        assert!(!matches("/users/{id}", "/users"));
+        assert!(find(Method::Delete, "/sessions/abc").is_some());
+        assert!(find(Method::Get, "/sessions/abc").is_none());
+        assert_eq!(
+            metric_labels(metric_slot(Method::Delete, "/sessions/abc")),
+            Some((Some(Method::Delete), "/sessions/{id}".into()))
+        );
+    }
+
+    #[test]
     fn every_request_has_a_metric_slot_with_labels() {
         let login = metric_slot(Method::Post, "/login");
         assert_eq!(
@@ -316,6 +435,11 @@ mod tests {
         for known in ["/login", "/password/change", "/websocket", "/css/style.css"] {
             assert_eq!(loggable(known), known);
         }
+        assert_eq!(loggable("/sessions/0123abcd"), "/sessions/{id}");
+        assert_eq!(
+            loggable("/users/7/sessions/end"),
+            "/users/{id}/sessions/end"
+        );
         let cases = [
             ("/login&password=secret", "(unrouted)"),
             ("/login;password=secret", "(unrouted)"),

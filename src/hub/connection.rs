@@ -76,6 +76,14 @@ pub fn serve(
     // about it.
     let conn_id = request_id();
     let _scope = logger::scope("conn_id", conn_id.clone());
+    // Before anything of the handshake: a foreign page gets no upgrade.
+    if !super::origin::allowed(&head, ctx.dev, &ctx.config.hub.allowed_origins) {
+        log::info!("{addr} refused: its Origin is not one of ours");
+        let entry = Entry::new(Actor::Anonymous, "websocket_upgrade");
+        let entry = entry.address(addr.ip().to_string());
+        ctx.audit.record(entry.refused("origin_not_allowed"));
+        return reply_and_close(client, 403, "origin_not_allowed");
+    }
     let deadline = Instant::now() + ctx.config.header_timeout;
     let (body, leftover) = match read_body(&mut client, &head, rest, deadline) {
         Ok(parts) => parts,

@@ -128,9 +128,13 @@ impl Event {
 }
 
 /// The original platform told modules of a logout and of the session that
-/// changed its password, naming the token; of nothing else.
+/// changed its password, naming the token; of nothing else. A user ending
+/// the session they use from their list of sessions is a logout too.
 fn original_sent_logout(reason: EndReason) -> bool {
-    matches!(reason, EndReason::Logout | EndReason::PasswordChanged)
+    matches!(
+        reason,
+        EndReason::Logout | EndReason::PasswordChanged | EndReason::EndedByUser
+    )
 }
 
 fn presence(kind: &str, m: &RunningModule) -> Value {

@@ -9,6 +9,7 @@ mod envelope;
 mod events;
 mod handlers;
 pub mod keys;
+mod origin;
 mod outbox;
 mod outbox_codec;
 mod peers;

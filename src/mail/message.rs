@@ -1,12 +1,22 @@
 //! The two mails of a password reset, each as plain text and HTML: the link
 //! (for password accounts) and the notice that a Google account has no
-//! password here. Short, naming the platform and when the link expires.
+//! password here; and the e-mail verification link. Short, naming the
+//! platform and when the link expires.
 
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 /// What goes into a reset mail.
 pub struct Reset<'a> {
+    pub platform: &'a str,
+    pub link: &'a str,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub ttl_secs: u64,
+}
+
+/// What goes into a verification mail.
+pub struct Verify<'a> {
     pub platform: &'a str,
     pub link: &'a str,
     /// Unix seconds.
@@ -45,6 +55,39 @@ pub fn reset(from: &Mailbox, to: Mailbox, id: String, r: &Reset) -> Result<Messa
         link = escape(r.link),
     );
     let subject = format!("{}: reset your password", r.platform);
+    build(from, to, id, &subject, text, html)
+}
+
+pub fn verification(
+    from: &Mailbox,
+    to: Mailbox,
+    id: String,
+    v: &Verify,
+) -> Result<Message, String> {
+    let until = format!("{} UTC", utc_minute(v.expires_at));
+    let valid = duration_words(v.ttl_secs);
+    let text = format!(
+        "Hello,\n\n\
+         someone (hopefully you) made a {platform} account with this address.\n\
+         Open this link to confirm it; then you can log in:\n\n\
+         {link}\n\n\
+         The link works once and expires in {valid}, at {until}.\n\
+         If you did not make this account, ignore this mail.\n\n\
+         -- {platform}\n",
+        platform = v.platform,
+        link = v.link,
+    );
+    let html = format!(
+        "<p>Hello,</p>\n\
+         <p>someone (hopefully you) made a {platform} account with this address.</p>\n\
+         <p><a href=\"{link}\">Confirm your e-mail address</a>; then you can log in.</p>\n\
+         <p>The link works once and expires in {valid}, at {until}.<br>\n\
+         If you did not make this account, ignore this mail.</p>\n\
+         <p>&mdash; {platform}</p>\n",
+        platform = escape(v.platform),
+        link = escape(v.link),
+    );
+    let subject = format!("{}: confirm your e-mail address", v.platform);
     build(from, to, id, &subject, text, html)
 }
 

@@ -21,7 +21,14 @@ use std::fmt;
 use std::sync::Arc;
 
 enum Job {
-    Reset { email: String },
+    Reset {
+        email: String,
+    },
+    /// A verification link for the account of `email`, if it still needs
+    /// one.
+    Verify {
+        email: String,
+    },
 }
 
 /// The handle handlers use; cheap, and never blocks.
@@ -78,6 +85,7 @@ impl Mailer {
             from: smtp.from.clone(),
             smtp: smtp.clone(),
             reset_ttl: config.reset.ttl,
+            verify_ttl: config.verification.ttl,
             public_url,
         });
         std::thread::Builder::new()
@@ -102,14 +110,32 @@ impl Mailer {
     /// Queues a reset mail for `email`. A full queue drops the request with
     /// a log line: the caller's answer must not depend on mail.
     pub fn request_reset(&self, email: &str) {
-        let job = Job::Reset {
-            email: email.to_owned(),
-        };
+        self.queue(
+            Job::Reset {
+                email: email.to_owned(),
+            },
+            "reset",
+        );
+    }
+
+    /// Queues a verification mail for the account of `email`; the mail
+    /// thread sends one only to an unverified password account. Dropped as
+    /// [`Mailer::request_reset`] is: the login page can ask again.
+    pub fn request_verification(&self, email: &str) {
+        self.queue(
+            Job::Verify {
+                email: email.to_owned(),
+            },
+            "verification",
+        );
+    }
+
+    fn queue(&self, job: Job, kind: &str) {
         match self.tx.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => log::warn!("queue full, reset request dropped"),
+            Err(TrySendError::Full(_)) => log::warn!("queue full, {kind} request dropped"),
             Err(TrySendError::Disconnected(_)) => {
-                log::error!("the mail thread is gone, reset request dropped")
+                log::error!("the mail thread is gone, {kind} request dropped")
             }
         }
     }

@@ -1,12 +1,14 @@
-//! The mail thread: turns reset requests into mails and delivers them,
+//! The mail thread: turns reset and verification requests into mails and
+//! delivers them,
 //! keeping failed ones for a later try. It owns everything it uses; nothing
 //! here is shared with other threads.
 
 use super::message::{self, GoogleNotice, Reset};
 use super::Job;
-use crate::auth::reset;
+use crate::auth::{reset, verification};
 use crate::config::SmtpConfig;
-use crate::db::{users, Db};
+use crate::db::users::Credentials;
+use crate::db::{users, verifications, Db};
 use crate::metrics::METRICS;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use lettre::message::Mailbox;
@@ -21,6 +23,7 @@ pub(super) struct Setup {
     pub from: Mailbox,
     pub smtp: SmtpConfig,
     pub reset_ttl: Duration,
+    pub verify_ttl: Duration,
     pub public_url: String,
 }
 
@@ -30,7 +33,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(86_400);
 /// A mail waiting for its next delivery attempt.
 struct Pending {
     message: Message,
-    /// For log lines: "reset link" or "Google notice".
+    /// For log lines: "reset link", "Google notice" or "verification link".
     kind: &'static str,
     user_id: i32,
     attempts: u32,
@@ -66,6 +69,11 @@ impl Worker {
                         self.deliver(mail);
                     }
                 }
+                Ok(Job::Verify { email }) => {
+                    if let Some(mail) = self.prepare_verification(&email) {
+                        self.deliver(mail);
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) if self.pending.is_empty() => return,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -87,10 +95,11 @@ impl Worker {
         }
     }
 
-    /// The mail for `email`, or `None` when there is nothing to send: no
-    /// single account has that address (nothing is logged that would tell
-    /// an operator's log reader which addresses were tried).
-    fn prepare(&self, email: &str) -> Option<Pending> {
+    /// The one account of `email` and its mailbox, or `None` when there is
+    /// nothing to send to: no single account has that address (nothing is
+    /// logged that would tell an operator's log reader which addresses were
+    /// tried). `kind` names the request in log lines.
+    fn account(&self, email: &str, kind: &str) -> Option<(Credentials, Mailbox)> {
         let found = self
             .s
             .db
@@ -99,24 +108,29 @@ impl Worker {
         let mut found = match found {
             Ok(found) => found,
             Err(e) => {
-                log::warn!("reset request dropped: {e}");
+                log::warn!("{kind} request dropped: {e}");
                 return None;
             }
         };
         if found.len() != 1 {
-            log::info!("reset asked for an address without an account; no mail");
+            log::info!("{kind} asked for an address without an account; no mail");
             return None;
         }
         let creds = found.remove(0);
+        match creds.user.email.parse() {
+            Ok(to) => Some((creds, to)),
+            Err(e) => {
+                log::warn!("user {} has an unusable address: {e}", creds.user.id);
+                None
+            }
+        }
+    }
+
+    /// The reset mail for `email`, or `None` when there is nothing to send.
+    fn prepare(&self, email: &str) -> Option<Pending> {
+        let (creds, to) = self.account(email, "reset")?;
         let has_password = creds.password_hash().is_some();
         let user = creds.user;
-        let to: Mailbox = match user.email.parse() {
-            Ok(to) => to,
-            Err(e) => {
-                log::warn!("user {} has an unusable address: {e}", user.id);
-                return None;
-            }
-        };
         let built = if has_password {
             self.reset_mail(user.id, to).map(|m| (m, "reset link"))
         } else {
@@ -138,6 +152,49 @@ impl Worker {
             }),
             Err(e) => {
                 log::warn!("reset mail for user {} not made: {e}", user.id);
+                None
+            }
+        }
+    }
+
+    /// The verification mail for `email`: only a password account that is
+    /// not verified gets one (a Google account was verified by Google).
+    fn prepare_verification(&self, email: &str) -> Option<Pending> {
+        let (creds, to) = self.account(email, "verification")?;
+        let id = creds.user.id;
+        let verified = self
+            .s
+            .db
+            .conn()
+            .and_then(|mut c| verifications::is_verified(&mut *c, id));
+        match verified {
+            Ok(Some(false)) if creds.password_hash().is_some() => {}
+            Ok(_) => return None,
+            Err(e) => {
+                log::warn!("verification request dropped: {e}");
+                return None;
+            }
+        }
+        let (token, expires_at) = verification::issue(&self.s.db, id, self.s.verify_ttl)
+            .map_err(|e| log::warn!("verification mail for user {id} not made: {e}"))
+            .ok()?;
+        let link = format!("{}/verify_email?token={token}", self.s.public_url);
+        let v = message::Verify {
+            platform: &self.s.smtp.platform_name,
+            link: &link,
+            expires_at,
+            ttl_secs: self.s.verify_ttl.as_secs(),
+        };
+        match message::verification(&self.s.from, to, self.message_id(), &v) {
+            Ok(message) => Some(Pending {
+                message,
+                kind: "verification link",
+                user_id: id,
+                attempts: 0,
+                due: Instant::now(),
+            }),
+            Err(e) => {
+                log::warn!("verification mail for user {id} not made: {e}");
                 None
             }
         }

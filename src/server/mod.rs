@@ -109,6 +109,10 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
             config.attempts.login_max_failures_per_address,
             config.login_failure_window,
         ),
+        totp_failures: Limiter::new(
+            config.totp.max_failures_per_account,
+            config.totp.failure_window,
+        ),
         register_per_address: Limiter::new(
             config.attempts.register_max_per_address,
             config.attempts.register_window,
@@ -117,6 +121,14 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         mail,
         reset_per_email: Limiter::new(config.reset.max_per_email, config.reset.window),
         reset_per_address: Limiter::new(config.reset.max_per_address, config.reset.window),
+        verify_per_email: Limiter::new(
+            config.verification.max_per_email,
+            config.verification.window,
+        ),
+        verify_per_address: Limiter::new(
+            config.verification.max_per_address,
+            config.verification.window,
+        ),
         oidc,
         audit,
         process,

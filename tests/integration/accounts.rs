@@ -343,7 +343,7 @@ fn password_change_revokes_the_session_and_takes_the_new_password() {
     );
     assert_eq!(
         r.ok_json(),
-        json!({"status": 200, "success": true, "redirect": "/login"})
+        json!({"status": 200, "success": true, "redirect": "/login", "sessions_ended": 2})
     );
     me.get("/roles").assert_error(401, "no_token");
     c.token(&other_session)

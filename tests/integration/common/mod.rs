@@ -22,6 +22,7 @@
 //! - `attack`: connections from chosen 127.0.0.x addresses and a probing
 //!   legitimate client, for the attack tests
 //! - `schemas`: docs/schemas compiled, to check every frame a hub test gets
+//! - `totp`: RFC 6238 codes of the tests' own, and waiting for audit entries
 //!
 //! Set `SSE_TEST_SHOW_LOG=1` to echo every server's stderr while it runs.
 
@@ -36,6 +37,7 @@ mod raw;
 pub mod schemas;
 mod server;
 pub mod smtp;
+pub mod totp;
 
 pub use client::{Client, Resp};
 pub use db::{PgCluster, TestDb};

@@ -29,6 +29,11 @@
     mail_not_configured: 'Password reset by email is not available on this server. Please contact an administrator.',
     too_many_requests: 'Too many requests. Please wait a few minutes and try again.',
     phrase_not_valid: 'This password reset link is not valid or has expired. Please request a new one.',
+    // email verification
+    email_not_verified: 'Please confirm your email address first: open the link we mailed you.',
+    token_not_valid: 'This confirmation link is not valid, was used already or has expired. Please ask for a new one on the login page.',
+    missing_verification_token: 'This confirmation link is incomplete. Please open the link from the email again.',
+    user_id_not_valid: 'This account does not exist.',
     // account
     no_token: 'Your session has expired, please log in again.',
     old_password_not_valid: 'The current password is not correct.',
@@ -40,9 +45,20 @@
     google_signin_not_configured: 'Sign in with Google is not available on this server.',
     google_signin_unavailable: 'Sign in with Google is unavailable right now. Please try again later.',
     google_script_failed: 'Google\'s sign-in button could not be loaded. Please try again later.',
+    // two-factor sign-in (TOTP)
+    totp_not_configured: 'Two-factor sign-in is not available on this server. Please contact an administrator.',
+    totp_already_enabled: 'Two-factor sign-in is already on.',
+    totp_not_enrolling: 'Please start setting up two-factor sign-in again.',
+    totp_not_enabled: 'Two-factor sign-in is not on.',
+    totp_code_not_valid: 'This code is not correct. Enter the code your app shows now, or a recovery code.',
+    totp_code_used: 'This code was used already. Please wait for the next one.',
+    totp_challenge_not_valid: 'This sign-in has expired. Please log in again.',
     // administration
     invalid_role: 'This role does not exist.',
     user_not_admin: 'Only administrators can do this.',
+    cannot_delete_self: 'You cannot delete your own account here. Use "Delete account" at the top instead.',
+    // sessions
+    session_not_found: 'This session has already ended.',
   };
 
   // 401 answers that concern the request itself, not the session: they must
@@ -50,6 +66,7 @@
   const NOT_SESSION_401 = new Set([
     'password_validation_failed', 'user_not_admin',
     'google_authentication_failed', 'google_reauthentication_required', 'email_duplication',
+    'totp_code_not_valid', 'totp_code_used', 'totp_challenge_not_valid',
   ]);
 
   function sentence(reason) {
@@ -209,7 +226,27 @@
     google.accounts.id.renderButton(container, { theme: 'outline', size: 'large', width: 280 });
   }
 
+  /*
+   * TOTP enrolment: the QR code is SVG markup the platform made; it is
+   * parsed as an SVG document (scripts in it would not run) and only an
+   * <svg> root is shown. The key is shown as text.
+   */
+  function showTotpSecret(data, qrBox, secretBox) {
+    secretBox.textContent = typeof data.secret === 'string' ? data.secret : '';
+    const svg = new DOMParser().parseFromString(String(data.qr_svg || ''), 'image/svg+xml').documentElement;
+    if (svg && svg.localName === 'svg' && !svg.querySelector('script')) {
+      svg.setAttribute('role', 'img');
+      svg.setAttribute('aria-label', 'QR code of the key');
+      qrBox.replaceChildren(document.importNode(svg, true));
+    }
+  }
+
+  function showRecoveryCodes(codes, list) {
+    list.replaceChildren(...codes.map((code) => el('li', {}, el('code', {}, String(code)))));
+  }
+
   window.SSE = {
+    showTotpSecret, showRecoveryCodes,
     googleClientId, googleButton,
     REASONS, sentence, api, withBusy, $, el, setFieldError, clearErrors,
     showReason, requireFields, checkNewPassword, query, state,

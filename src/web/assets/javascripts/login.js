@@ -1,4 +1,4 @@
-/* Log in, register, "forgot password" and the (future) Google button. */
+/* Log in (and its second step), register, "forgot password" and the Google button. */
 (() => {
   'use strict';
   const { api, withBusy, $, clearErrors, showReason, requireFields, checkNewPassword, query } = window.SSE;
@@ -9,6 +9,8 @@
     changed: ['success', 'Password changed, please log in with the new one.'],
     deleted: ['success', 'Your account and its data have been deleted, and all its sessions have ended.'],
     reset: ['success', 'Your password has been reset, please log in with the new one.'],
+    verify: ['success', 'Account created. We mailed you a link: open it to confirm your email address, then log in.'],
+    verified: ['success', 'Your email address is confirmed, please log in.'],
   };
   for (const [param, [kind, text]] of Object.entries(NOTICES)) {
     if (query(param) === '1') {
@@ -65,11 +67,72 @@
     body[identifier.includes('@') ? 'email' : 'nickname'] = identifier;
     const result = await withBusy(button, () => api('/login', { method: 'POST', body, authRedirect: false }));
     if (result.ok) {
-      location.assign('/main');
+      signedIn(result.data);
       return;
     }
     showReason(result.reason, LOGIN_FIELDS, 'login-error');
+    if (result.reason === 'email_not_verified') showVerify(identifier.includes('@') ? identifier : '');
   });
+
+  /* The second step (TOTP): a right password may answer a challenge
+     instead of a session; a role that must use TOTP enrols here first. */
+  let challenge = null;
+
+  function signedIn(data) {
+    if (data && data.totp_required && typeof data.challenge === 'string') {
+      showSecondStep(data.challenge, Boolean(data.totp_enrol));
+      return;
+    }
+    location.assign('/main');
+  }
+
+  function showSecondStep(token, enrol) {
+    challenge = token;
+    for (const id of ['panel-login', 'panel-register', 'google-signin']) $(id).hidden = true;
+    document.querySelector('.tabs').hidden = true;
+    $('totp-step').hidden = false;
+    $('totp-enrol').hidden = !enrol;
+    if (enrol) loadEnrolment();
+    $('totp-code').focus();
+  }
+
+  async function loadEnrolment() {
+    const result = await api('/login/totp/enrol', { method: 'POST', body: { challenge }, authRedirect: false });
+    if (!result.ok || !result.data) {
+      $('totp-error').textContent = SSE.sentence(result.reason);
+      return;
+    }
+    SSE.showTotpSecret(result.data, $('totp-qr'), $('totp-secret'));
+  }
+
+  const TOTP_FIELDS = { totp_code_not_valid: 'totp-code', totp_code_used: 'totp-code' };
+  $('totp-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('totp-submit');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    if (!requireFields(['totp-code'])) return;
+    const body = { challenge, code: $('totp-code').value.trim(), remember: $('login-remember').checked };
+    const result = await withBusy(button, () => api('/login/totp', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      const codes = result.data && result.data.recovery_codes;
+      if (Array.isArray(codes)) {
+        SSE.showRecoveryCodes(codes, $('totp-recovery-codes'));
+        $('totp-form').hidden = true;
+        $('totp-enrol').hidden = true;
+        $('totp-cancel').hidden = true;
+        $('totp-recovery').hidden = false;
+        $('totp-continue').focus();
+        return;
+      }
+      location.assign('/main');
+      return;
+    }
+    $('totp-code').value = '';
+    showReason(result.reason, TOTP_FIELDS, 'totp-error');
+  });
+  $('totp-continue').addEventListener('click', () => location.assign('/main'));
+  $('totp-cancel').addEventListener('click', () => location.assign('/login'));
 
   /* Register */
   const REGISTER_FIELDS = {
@@ -96,8 +159,13 @@
       remember: $('register-remember').checked,
     };
     const result = await withBusy(button, () => api('/register', { method: 'POST', body, authRedirect: false }));
+    if (result.ok && result.data && result.data.verification_required) {
+      // No session yet: the account logs in once its email is confirmed.
+      location.assign(`/login?verify=1&email=${encodeURIComponent(body.email)}`);
+      return;
+    }
     if (result.ok) {
-      location.assign('/main');
+      signedIn(result.data);
       return;
     }
     showReason(result.reason, REGISTER_FIELDS, 'register-error');
@@ -132,6 +200,29 @@
     showReason(result.reason, { invalid_email: 'forgot-email' }, 'forgot-error');
   });
 
+  /* Email verification: "send the link again", shown when it is needed. */
+  function showVerify(email) {
+    $('verify-section').hidden = false;
+    if (email && !$('verify-email').value) $('verify-email').value = email;
+  }
+  if (query('verify') === '1') showVerify(query('email') || '');
+  $('verify-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = $('verify-resend');
+    if (button.disabled) return;
+    clearErrors(event.currentTarget);
+    $('verify-status').textContent = '';
+    if (!requireFields(['verify-email'])) return;
+
+    const body = { email: $('verify-email').value.trim() };
+    const result = await withBusy(button, () => api('/verify_email/resend', { method: 'POST', body, authRedirect: false }));
+    if (result.ok) {
+      $('verify-status').textContent = 'If that address has an account still to confirm, we sent a new link.';
+      return;
+    }
+    showReason(result.reason, { invalid_email: 'verify-email' }, 'verify-error');
+  });
+
   /* Google sign-in: shown only when the server has a Google client id. */
   async function signInWithGoogle(idToken) {
     const status = $('google-signin-status');
@@ -139,7 +230,7 @@
     const body = { id_token: idToken, remember: $('login-remember').checked };
     const result = await api('/google_signin', { method: 'POST', body, authRedirect: false });
     if (result.ok) {
-      location.assign('/main');
+      signedIn(result.data);
       return;
     }
     status.textContent = SSE.sentence(result.reason);
