@@ -54,3 +54,27 @@ CREATE TABLE hub_events (
 -- last word is 5 s old, so a reconnection does not cost it its modules.
 ALTER TABLE platform_processes ADD COLUMN hub_seen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE platform_processes ADD COLUMN alive_at BIGINT NOT NULL DEFAULT 0;
+
+-- Every process caches sessions. Whatever deletes a session row (a
+-- logout, an admin, expiry, a deleted account, another program) or
+-- changes a user's role announces it in its own transaction, so that every
+-- process drops the cached entry the moment it commits. These carry only
+-- a user id and a token's SHA-256, never a token; reporting the end to
+-- modules is done once, by whoever ended it.
+CREATE FUNCTION sse_platform_session_gone() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('sse_platform_sessions',
+        'session_gone ' || OLD.user_id || ' ' || encode(OLD.token_hash, 'hex'));
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER sessions_gone AFTER DELETE ON sessions
+    FOR EACH ROW EXECUTE FUNCTION sse_platform_session_gone();
+
+CREATE FUNCTION sse_platform_user_changed() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('sse_platform_sessions', 'user_changed ' || NEW.id);
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER users_role_changed AFTER UPDATE OF role ON users
+    FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role)
+    EXECUTE FUNCTION sse_platform_user_changed();

@@ -346,6 +346,13 @@ impl SessionStore {
         });
     }
 
+    /// Forgets one cached session, whose row another process deleted.
+    pub fn forget(&self, token_hash: &[u8]) {
+        if let Some(hash) = TokenHash::from_slice(token_hash) {
+            lock(&self.cache).remove(&hash);
+        }
+    }
+
     /// Forgets the cached sessions of a user (their rows are gone, or
     /// changed elsewhere): the next use reads the database.
     pub fn forget_user(&self, user_id: i32) {

@@ -37,6 +37,12 @@ pub enum Change {
     ModulesChanged { process: i32 },
     /// A hub event is in the outbox (`hub_events`) with this id.
     HubEvent { id: i64 },
+    /// A session's row was deleted, by anyone (a trigger announces it):
+    /// a cached copy must go. The end is reported by whoever ended it.
+    SessionGone { user_id: i32, token_hash: Vec<u8> },
+    /// A user's role changed (a trigger): cached sessions must be read
+    /// again.
+    UserChanged { user_id: i32 },
 }
 
 impl Change {
@@ -56,6 +62,11 @@ impl Change {
             Change::UserDeleted { user_id } => format!("user_deleted {user_id}"),
             Change::ModulesChanged { process } => format!("modules_changed {process}"),
             Change::HubEvent { id } => format!("hub_event {id}"),
+            Change::SessionGone {
+                user_id,
+                token_hash,
+            } => format!("session_gone {user_id} {}", crate::hex::encode(token_hash)),
+            Change::UserChanged { user_id } => format!("user_changed {user_id}"),
         }
     }
 
@@ -79,6 +90,11 @@ impl Change {
             "role_changed" => Change::RoleChanged { user_id },
             "user_deleted" => Change::UserDeleted { user_id },
             "modules_changed" => Change::ModulesChanged { process: user_id },
+            "session_gone" => Change::SessionGone {
+                user_id,
+                token_hash: crate::hex::decode(words.next()?)?,
+            },
+            "user_changed" => Change::UserChanged { user_id },
             _ => return None,
         };
         words.next().is_none().then_some(change)
@@ -159,6 +175,11 @@ mod tests {
             Change::UserDeleted { user_id: 42 },
             Change::ModulesChanged { process: 3 },
             Change::HubEvent { id: 1 << 40 },
+            Change::SessionGone {
+                user_id: 9,
+                token_hash: vec![0x0f; 32],
+            },
+            Change::UserChanged { user_id: 9 },
         ];
         for change in changes {
             assert_eq!(Change::parse(&change.payload()), Some(change));

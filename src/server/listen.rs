@@ -162,6 +162,8 @@ fn apply(ctx: &Ctx, change: Change) {
         }
         Change::RoleChanged { user_id } => role_changed(ctx, user_id),
         Change::ModulesChanged { .. } => ctx.hub.modules_changed(),
+        Change::SessionGone { token_hash, .. } => ctx.sessions.forget(&token_hash),
+        Change::UserChanged { user_id } => ctx.sessions.forget_user(user_id),
         // Read from the outbox by `run`, which knows how far it has read.
         Change::HubEvent { .. } => {}
         Change::UserDeleted { user_id } => {

@@ -201,3 +201,27 @@ fn message_module_reaches_a_module_on_another_process_and_the_answer_comes_back(
     );
     assert_eq!(v["reason"], "module_offline");
 }
+
+#[test]
+fn a_session_ended_or_a_role_changed_on_one_process_holds_on_the_other_at_once() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let admin = admin_token(&a);
+    let token = a.client().register("switcher", "Pw-Switcher-3kQz");
+    let on_b = b.client().bearer(&token);
+    // B has it cached from here on.
+    assert_eq!(on_b.get("/me").ok_json()["user"]["role"], "guest");
+    let r = a
+        .client()
+        .bearer(&admin)
+        .post_form("/roles", &[("user_name", "switcher"), ("role", "teacher")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        wait_until(T, || on_b.get("/me").ok_json()["user"]["role"] == "teacher"),
+        "the other process answers with the new role"
+    );
+    assert_eq!(a.client().bearer(&token).post("/logout").status, 200);
+    assert!(
+        wait_until(T, || on_b.get("/me").status == 401),
+        "the other process refuses the ended session"
+    );
+}
