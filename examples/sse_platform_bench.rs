@@ -7,7 +7,7 @@
 //!     writes DIR/seeds.json ({"bench0": "<seed>", ...}) and
 //!     DIR/verify_keys.json for the platform under test
 //! sse_platform_bench roundtrip --url wss://127.0.0.1:8888/websocket --ca cert.pem
-//!     --seeds DIR/seeds.json --modules 20 --seconds 10 --token T [--pid PID]
+//!     --seeds DIR/seeds.json --modules 20 --seconds 10 --token T [--pid PID] [--pg POSTMASTER_PID]
 //!     signed token_validation round trips: rate, latency, server CPU/message
 //! sse_platform_bench broadcast --url ... --ca ... --seeds ... --modules 100
 //!     --base https://127.0.0.1:8888 --user admin --password P --logins 50
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/procfs.rs"]
 mod procfs;
-use procfs::{cpu_seconds, percentile, raise_fd_limit, rss_kib};
+use procfs::{children_cpu_seconds, cpu_seconds, percentile, raise_fd_limit, rss_kib};
 #[path = "bench/session_end.rs"]
 mod session_end;
 
@@ -92,6 +92,8 @@ struct Common {
     seeds: Vec<(String, String)>,
     modules: usize,
     pid: Option<u32>,
+    /// PostgreSQL's postmaster: its backends' CPU counts too.
+    pg: Option<u32>,
 }
 
 fn common(args: &mut pico_args::Arguments) -> Res<Common> {
@@ -119,6 +121,7 @@ fn common(args: &mut pico_args::Arguments) -> Res<Common> {
         seeds,
         modules,
         pid: args.opt_value_from_str("--pid")?,
+        pg: args.opt_value_from_str("--pg")?,
     })
 }
 
@@ -191,12 +194,17 @@ fn roundtrip(args: &mut pico_args::Arguments) -> Res<()> {
     }
     barrier.wait();
     let (start, cpu0) = (Instant::now(), c.pid.map(cpu_seconds).transpose()?);
+    let pg0 = c.pg.map(children_cpu_seconds).transpose()?;
     for t in threads {
         t.join().map_err(|_| "worker panicked")??;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = match (c.pid, cpu0) {
         (Some(pid), Some(cpu0)) => Some(cpu_seconds(pid)? - cpu0),
+        _ => None,
+    };
+    let pg = match (c.pg, pg0) {
+        (Some(pid), Some(pg0)) => Some(children_cpu_seconds(pid)? - pg0),
         _ => None,
     };
     let mut lat = latencies.lock().map_err(|_| "poisoned")?.clone();
@@ -214,6 +222,13 @@ fn roundtrip(args: &mut pico_args::Arguments) -> Res<()> {
         println!(
             "roundtrip: server CPU {:.1} µs per round trip ({cpu:.2} s)",
             cpu * 1e6 / n
+        );
+    }
+    if let (Some(cpu), Some(pg)) = (cpu, pg) {
+        println!(
+            "roundtrip: PostgreSQL CPU {:.1} µs, server and PostgreSQL {:.1} µs per round trip",
+            pg * 1e6 / n,
+            (cpu + pg) * 1e6 / n
         );
     }
     Ok(())

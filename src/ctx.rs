@@ -45,6 +45,8 @@ pub struct Ctx {
     pub verify_per_address: Limiter,
     /// Google / OpenID Connect sign-in; `None` without an `oidc` section.
     pub oidc: Option<crate::auth::oidc::Verifier>,
+    /// This process among those sharing the database.
+    pub process: crate::db::cluster::Process,
     /// The audit trail's queue to the `audit` thread.
     pub audit: crate::audit::Audit,
 }

@@ -90,6 +90,12 @@ pub struct Ended {
 /// Who hears of ended sessions (the hub). Called with no lock held.
 pub trait EndListener: Send + Sync {
     fn session_ended(&self, ended: Ended);
+
+    /// A session another program ended (the admin command line), which
+    /// every platform process hears of by itself: tell only this one's.
+    fn session_ended_here(&self, ended: Ended) {
+        self.session_ended(ended);
+    }
 }
 
 /// Sessions removed inside a caller's transaction: reported by

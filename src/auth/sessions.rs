@@ -336,13 +336,21 @@ impl SessionStore {
         let Some(token_hash) = TokenHash::from_slice(token_hash) else {
             return;
         };
-        self.announce(Pending(vec![Ended {
+        lock(&self.cache).remove(&token_hash);
+        self.listener.session_ended_here(Ended {
             token_hash,
             user_id,
             reason,
             token: None,
             requester: None,
-        }]));
+        });
+    }
+
+    /// Forgets one cached session, whose row another process deleted.
+    pub fn forget(&self, token_hash: &[u8]) {
+        if let Some(hash) = TokenHash::from_slice(token_hash) {
+            lock(&self.cache).remove(&hash);
+        }
     }
 
     /// Forgets the cached sessions of a user (their rows are gone, or

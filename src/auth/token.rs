@@ -21,6 +21,12 @@ impl TokenHash {
         crate::hex::encode(&self.0)
     }
 
+    /// A hash from its [`hex`](Self::hex) form (the hub's outbox rows);
+    /// `None` if it is not 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<TokenHash> {
+        Self::from_slice(&crate::hex::decode(text)?)
+    }
+
     /// A hash as the database returns it; `None` if it is not 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<TokenHash> {
         bytes.try_into().ok().map(TokenHash)

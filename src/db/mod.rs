@@ -6,6 +6,7 @@
 //! `try_get` (never the panicking `get`).
 
 pub mod audit;
+pub mod cluster;
 pub mod limits;
 pub mod modules;
 pub mod notify;

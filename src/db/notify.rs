@@ -7,6 +7,7 @@
 //! never a token: every database user can read NOTIFY payloads. Whoever
 //! listens looks the rest up.
 
+use super::cluster::{Process, Reaped};
 use super::DbError;
 use crate::config::PgConfig;
 use postgres::fallible_iterator::FallibleIterator;
@@ -31,6 +32,17 @@ pub enum Change {
     RoleChanged { user_id: i32 },
     /// The account is gone (after a `SessionEnded` for each of its sessions).
     UserDeleted { user_id: i32 },
+    /// A process's running modules changed (`running_modules`): the
+    /// others read the list again when next asked.
+    ModulesChanged { process: i32 },
+    /// A hub event is in the outbox (`hub_events`) with this id.
+    HubEvent { id: i64 },
+    /// A session's row was deleted, by anyone (a trigger announces it):
+    /// a cached copy must go. The end is reported by whoever ended it.
+    SessionGone { user_id: i32, token_hash: Vec<u8> },
+    /// A user's role changed (a trigger): cached sessions must be read
+    /// again.
+    UserChanged { user_id: i32 },
 }
 
 impl Change {
@@ -48,6 +60,13 @@ impl Change {
             Change::SessionsRevoked { user_id } => format!("sessions_revoked {user_id}"),
             Change::RoleChanged { user_id } => format!("role_changed {user_id}"),
             Change::UserDeleted { user_id } => format!("user_deleted {user_id}"),
+            Change::ModulesChanged { process } => format!("modules_changed {process}"),
+            Change::HubEvent { id } => format!("hub_event {id}"),
+            Change::SessionGone {
+                user_id,
+                token_hash,
+            } => format!("session_gone {user_id} {}", crate::hex::encode(token_hash)),
+            Change::UserChanged { user_id } => format!("user_changed {user_id}"),
         }
     }
 
@@ -55,6 +74,11 @@ impl Change {
     pub fn parse(payload: &str) -> Option<Change> {
         let mut words = payload.split(' ');
         let kind = words.next()?;
+        if kind == "hub_event" {
+            let id = words.next()?.parse().ok()?;
+            return words.next().is_none().then_some(Change::HubEvent { id });
+        }
+        // The first number: a user id, or a process id for modules_changed.
         let user_id: i32 = words.next()?.parse().ok()?;
         let change = match kind {
             "session_ended" => Change::SessionEnded {
@@ -65,6 +89,12 @@ impl Change {
             "sessions_revoked" => Change::SessionsRevoked { user_id },
             "role_changed" => Change::RoleChanged { user_id },
             "user_deleted" => Change::UserDeleted { user_id },
+            "modules_changed" => Change::ModulesChanged { process: user_id },
+            "session_gone" => Change::SessionGone {
+                user_id,
+                token_hash: crate::hex::decode(words.next()?)?,
+            },
+            "user_changed" => Change::UserChanged { user_id },
             _ => return None,
         };
         words.next().is_none().then_some(change)
@@ -86,10 +116,30 @@ pub struct Listener {
 impl Listener {
     /// Connects and starts listening: whatever commits after this returns
     /// is heard.
-    pub fn connect(cfg: &PgConfig) -> Result<Listener, DbError> {
+    /// It also declares `process` alive for as long as it stays open
+    /// (`cluster::declare_alive`).
+    pub fn connect(cfg: &PgConfig, process: &Process) -> Result<Listener, DbError> {
         let mut client = super::pg_config(cfg, "sse-platform-listen").connect(postgres::NoTls)?;
         client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        super::cluster::declare_alive(&mut client, process)?;
         Ok(Listener { client })
+    }
+
+    /// The connection itself, for the statements of `db::cluster` that
+    /// run on it (reading the outbox needs no pooled connection).
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
+    /// Deletes the processes that died and their modules (on this
+    /// connection: it needs no pooled one); returns the modules.
+    pub fn reap_dead(
+        &mut self,
+        me: &super::cluster::Process,
+        now: i64,
+        runs_here: impl Fn(u32) -> bool,
+    ) -> Result<Vec<Reaped>, DbError> {
+        super::cluster::reap_dead(&mut self.client, me, now, runs_here)
     }
 
     /// The next change, waiting at most `wait`; `Ok(None)` if none came
@@ -128,6 +178,13 @@ mod tests {
             Change::SessionsRevoked { user_id: 1 },
             Change::RoleChanged { user_id: -3 },
             Change::UserDeleted { user_id: 42 },
+            Change::ModulesChanged { process: 3 },
+            Change::HubEvent { id: 1 << 40 },
+            Change::SessionGone {
+                user_id: 9,
+                token_hash: vec![0x0f; 32],
+            },
+            Change::UserChanged { user_id: 9 },
         ];
         for change in changes {
             assert_eq!(Change::parse(&change.payload()), Some(change));

@@ -30,12 +30,12 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (7, "templates", include_str!("../../sql/007_templates.sql")),
     (8, "audit", include_str!("../../sql/008_audit.sql")),
-    (11, "totp", include_str!("../../sql/011_totp.sql")),
     (
         9,
         "session_details",
         include_str!("../../sql/009_session_details.sql"),
     ),
+    (11, "totp", include_str!("../../sql/011_totp.sql")),
     (
         10,
         "attempt_limits",
@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "email_verification",
         include_str!("../../sql/012_email_verification.sql"),
     ),
+    (13, "cluster", include_str!("../../sql/013_cluster.sql")),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

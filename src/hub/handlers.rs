@@ -11,7 +11,6 @@ use crate::auth::AuthError;
 use crate::clock::unix_now;
 use crate::db::{users, DbError};
 use serde_json::{json, Map, Value};
-use std::time::Instant;
 
 pub enum Outcome {
     Reply(Value),
@@ -128,12 +127,7 @@ pub fn handle(s: &mut Connection, text: &str) -> Outcome {
     let Some(kind) = v.inner.get("type").and_then(Value::as_str) else {
         return format_error("Message misses key 'type'", Some(resolve_id));
     };
-    if !s
-        .ctx
-        .hub
-        .replay
-        .first_use(&v.origin, resolve_id, Instant::now())
-    {
+    if !s.ctx.hub.first_use(&v.origin, resolve_id) {
         log::warn!("{} replayed an envelope of '{}', refused", s.addr, v.origin);
         let entry = audit_entry(s, Actor::Anonymous, "module_replay_refused");
         s.ctx.audit.record(
@@ -372,7 +366,8 @@ fn forward(s: &Connection, r: &Request) -> Fields {
     }
     let mut msg = r.inner.clone();
     msg.insert("origin".into(), Value::String(r.origin.to_owned()));
-    if s.ctx.hub.peers.send_to(to, Value::Object(msg).to_string()) {
+    let text = Value::Object(msg).to_string();
+    if s.ctx.hub.peers.send_to(to, text.clone()) || s.ctx.hub.send_elsewhere(to, &text) {
         return Ok(None);
     }
     if r.kind == "message_module" {

@@ -11,18 +11,23 @@ mod events;
 mod handlers;
 pub mod keys;
 mod origin;
+mod outbox;
+mod outbox_codec;
 mod peers;
 mod registrations;
 mod registry;
 pub mod replay;
+mod shared;
 mod templates;
 mod token_ttl;
 
 pub use events::Event;
 pub use registry::RunningModule;
+pub use replay::WINDOW as REPLAY_WINDOW;
 
 use crate::auth::ended::{EndListener, Ended};
 use crate::config::{Config, ModulePermissions};
+use crate::db::Db;
 use crate::listener::slots::{PerAddress, Slot, Slots};
 use crate::lock::lock;
 use keys::Keys;
@@ -57,6 +62,8 @@ pub struct Hub {
     /// Module connections that have not signed a valid envelope yet.
     unauthenticated: Arc<Slots>,
     permissions: ModulePermissions,
+    /// The other processes' view: `None` in `check-config`.
+    shared: Option<shared::Shared>,
 }
 
 impl Hub {
@@ -71,7 +78,15 @@ impl Hub {
                 config.hub.max_unauthenticated,
             ),
             permissions: config.module_permissions.clone(),
+            shared: None,
         })
+    }
+
+    /// Shares the registry and the replay memory through `db` as process
+    /// `process` of `platform_processes`.
+    pub fn shared_with(mut self, db: Arc<Db>, process: i32) -> Hub {
+        self.shared = Some(shared::Shared::new(db, process));
+        self
     }
 
     /// A place among the unauthenticated module connections (at most
@@ -83,12 +98,6 @@ impl Hub {
         Slots::acquire(&self.unauthenticated, ip, PerAddress::Uncapped, socket)
     }
 
-    /// Tells every module connection of `event`, each as its protocol
-    /// level and permissions say (or holds it for one not signed in yet).
-    pub fn broadcast(&self, event: Event) {
-        self.peers.broadcast(event, &self.permissions);
-    }
-
     /// What `/metrics` shows of the hub now.
     pub fn gauges(&self) -> HubGauges {
         let (signed, modules) = self.peers.signed();
@@ -98,10 +107,6 @@ impl Hub {
             modules,
             running: lock(&self.registry).list().len(),
         }
-    }
-
-    pub fn running_modules(&self) -> Vec<RunningModule> {
-        lock(&self.registry).list()
     }
 
     /// `{"platform": {"port": 8888}, "<module>": {"port": P[, "url": U]}}`,
@@ -169,5 +174,9 @@ impl Hub {
 impl EndListener for Hub {
     fn session_ended(&self, ended: Ended) {
         self.broadcast(Event::SessionEnded(ended));
+    }
+
+    fn session_ended_here(&self, ended: Ended) {
+        self.broadcast_here(Event::SessionEnded(ended));
     }
 }

@@ -13,12 +13,11 @@ use super::registry::Registered;
 use crate::clock::unix_now;
 use crate::ctx::Ctx;
 use crate::db::modules;
-use crate::lock::lock;
 
 /// Registers `name` for this connection (`module_start`) and records it;
 /// `false` if another live connection holds the name.
 pub fn start(s: &Connection, name: &str, port: u16, url: Option<String>) -> bool {
-    let outcome = lock(&s.ctx.hub.registry).register(name, port, url.clone(), s.peer.id);
+    let outcome = s.ctx.hub.register(name, port, url.clone(), s.peer.id);
     if outcome == Registered::Taken {
         return false;
     }
@@ -50,7 +49,7 @@ pub fn start(s: &Connection, name: &str, port: u16, url: Option<String>) -> bool
 /// running. `false` if the database could not answer (the next message
 /// tries again).
 pub fn restore(s: &Connection, name: &str) -> bool {
-    if lock(&s.ctx.hub.registry).contains(name) {
+    if s.ctx.hub.is_running(name) {
         return true;
     }
     let found = match s
@@ -66,7 +65,10 @@ pub fn restore(s: &Connection, name: &str) -> bool {
         }
     };
     let Some(last) = found else { return true };
-    let outcome = lock(&s.ctx.hub.registry).register(name, last.port, last.url.clone(), s.peer.id);
+    let outcome = s
+        .ctx
+        .hub
+        .register(name, last.port, last.url.clone(), s.peer.id);
     if outcome == Registered::New {
         log::info!(
             "module '{name}' is running again on port {} (its last module_start)",
@@ -88,7 +90,7 @@ pub fn restore(s: &Connection, name: &str) -> bool {
 /// At the end of connection `peer`: its registrations end, and modules hear
 /// of it.
 pub fn release(ctx: &Ctx, peer: u64) {
-    let gone = lock(&ctx.hub.registry).release(peer);
+    let gone = ctx.hub.release(peer);
     for m in gone {
         log::info!("module '{}' stopped", m.name);
         ctx.hub.broadcast(Event::ModuleStopped(m));

@@ -56,6 +56,28 @@ impl Registry {
         outcome
     }
 
+    /// Removes `name` if `owner` holds it (a claim the shared table refused).
+    pub fn remove(&mut self, name: &str, owner: u64) {
+        if self.modules.get(name).is_some_and(|e| e.owner == owner) {
+            self.modules.remove(name);
+        }
+    }
+
+    /// Every entry with the connection that owns it.
+    pub fn owned(&self) -> Vec<(RunningModule, u64)> {
+        self.modules
+            .iter()
+            .map(|(name, e)| {
+                let m = RunningModule {
+                    name: name.clone(),
+                    port: e.port,
+                    url: e.url.clone(),
+                };
+                (m, e.owner)
+            })
+            .collect()
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.modules.contains_key(name)
     }

@@ -10,35 +10,50 @@
 
 use super::StartError;
 use crate::auth::ended::EndReason;
+use crate::clock::unix_now;
 use crate::ctx::Ctx;
+use crate::db::cluster;
 use crate::db::notify::{Change, Listener};
 use crate::db::users;
 use crate::hub::Event;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a wait for a change lasts before the connection is checked.
-const CHECK_EVERY: Duration = Duration::from_secs(30);
+/// How long a wait for a change lasts before the connection is checked,
+/// and how often the processes that died are looked for.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Pauses between connection attempts: doubling from the first to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const LAST_PAUSE: Duration = Duration::from_secs(4);
+/// Outbox events read at once.
+const OUTBOX_BATCH: i64 = 500;
+/// Outbox events older than this are deleted even if a process has not
+/// read them (one that stopped reading must not keep tokens there).
+const OUTBOX_KEEP_SECONDS: i64 = 300;
 
 /// Starts listening, then the thread, which runs as long as the process:
 /// every change committed after this returns is heard.
 pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
-    let listener = Listener::connect(&ctx.config.pg)?;
+    let mut listener = Listener::connect(&ctx.config.pg, &ctx.process)?;
+    let seen = cluster::last_event(listener.client())?;
     ctx.sessions.forget_all();
+    // Before the first module can connect: a crashed predecessor's
+    // modules must not be `already_running` when they come back.
+    reap(&ctx, &mut listener);
     std::thread::Builder::new()
         .name("db-listen".into())
-        .spawn(move || run(&ctx, listener))
+        .spawn(move || run(&ctx, listener, seen))
         .map(drop)
         .map_err(StartError::io("db-listen thread"))
 }
 
-fn run(ctx: &Ctx, mut listener: Listener) {
+/// `seen`: the last outbox event read.
+fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
     loop {
+        let mut checked_at = Instant::now();
         loop {
             match listener.next(CHECK_EVERY) {
+                Ok(Some(Change::HubEvent { .. })) => read_outbox(ctx, &mut listener, &mut seen),
                 Ok(Some(change)) => apply(ctx, change),
                 Ok(None) => {}
                 Err(e) => {
@@ -46,10 +61,93 @@ fn run(ctx: &Ctx, mut listener: Listener) {
                     break;
                 }
             }
+            if checked_at.elapsed() >= CHECK_EVERY {
+                reap(ctx, &mut listener);
+                heartbeat(ctx, &mut listener, seen);
+                checked_at = Instant::now();
+            }
         }
         listener = connect(ctx);
         let dropped = ctx.sessions.forget_all();
         log::warn!("db-listen: listening again; dropped the session cache ({dropped} sessions)");
+        ctx.hub.modules_changed();
+        ctx.hub.republish();
+        // What other processes published while this one was not listening.
+        read_outbox(ctx, &mut listener, &mut seen);
+    }
+}
+
+/// Delivers every outbox event after `seen`, oldest first.
+fn read_outbox(ctx: &Ctx, listener: &mut Listener, seen: &mut i64) {
+    loop {
+        let rows = match cluster::events_after(listener.client(), *seen, OUTBOX_BATCH) {
+            Ok(rows) => rows,
+            Err(e) => return log::warn!("db-listen: hub events not read: {e}"),
+        };
+        let full = rows.len() as i64 == OUTBOX_BATCH;
+        if let Some(last) = rows.last() {
+            *seen = last.id;
+        }
+        ctx.hub.deliver_published(rows);
+        if !full {
+            return;
+        }
+    }
+}
+
+/// Says this process is alive and how far it has read, so that rows every
+/// process has read are deleted (and any older than `OUTBOX_KEEP_SECONDS`).
+fn heartbeat(ctx: &Ctx, listener: &mut Listener, seen: i64) {
+    let now = unix_now();
+    let before = now - OUTBOX_KEEP_SECONDS;
+    if let Err(e) = cluster::heartbeat(listener.client(), ctx.process.id, seen, now, before) {
+        log::warn!("db-listen: heartbeat not written: {e}");
+    }
+}
+
+/// Removes the modules of processes that died; this process's modules
+/// hear `module_stopped` for each, as for one of its own.
+fn reap(ctx: &Ctx, listener: &mut Listener) {
+    match listener.reap_dead(&ctx.process, unix_now(), platform_runs) {
+        Ok(gone) => {
+            if !gone.is_empty() {
+                ctx.hub.modules_changed();
+            }
+            for m in gone {
+                log::info!("module '{}' stopped: its process is gone", m.module);
+                ctx.hub
+                    .broadcast(Event::ModuleStopped(crate::hub::RunningModule {
+                        name: m.module,
+                        port: m.port,
+                        url: m.url,
+                    }));
+            }
+        }
+        Err(e) => log::warn!("db-listen: dead processes not looked for: {e}"),
+    }
+}
+
+/// Whether `pid` may be a running platform on this machine: no process
+/// has it (`kill(pid, 0)` says so), or /proc names another program there
+/// (the pid was taken since), means no. What cannot be told is taken as
+/// yes: the wait for the heartbeat then decides.
+fn platform_runs(pid: u32) -> bool {
+    let Some(id) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    if rustix::process::test_kill_process(id) == Err(rustix::io::Errno::SRCH) {
+        return false;
+    }
+    let name = |path: String| std::fs::read_to_string(path).ok();
+    match (
+        name(format!("/proc/{pid}/comm")),
+        name("/proc/self/comm".to_owned()),
+    ) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => true,
     }
 }
 
@@ -57,7 +155,7 @@ fn run(ctx: &Ctx, mut listener: Listener) {
 fn connect(ctx: &Ctx) -> Listener {
     let mut pause = FIRST_PAUSE;
     loop {
-        match Listener::connect(&ctx.config.pg) {
+        match Listener::connect(&ctx.config.pg, &ctx.process) {
             Ok(listener) => return listener,
             Err(e) => {
                 if pause == FIRST_PAUSE {
@@ -86,12 +184,18 @@ fn apply(ctx: &Ctx, change: Change) {
         }
         Change::SessionsRevoked { user_id } => {
             ctx.sessions.forget_user(user_id);
-            ctx.hub.broadcast(Event::UserSessionsRevoked { user_id });
+            ctx.hub
+                .broadcast_here(Event::UserSessionsRevoked { user_id });
         }
         Change::RoleChanged { user_id } => role_changed(ctx, user_id),
+        Change::ModulesChanged { .. } => ctx.hub.modules_changed(),
+        Change::SessionGone { token_hash, .. } => ctx.sessions.forget(&token_hash),
+        Change::UserChanged { user_id } => ctx.sessions.forget_user(user_id),
+        // Read from the outbox by `run`, which knows how far it has read.
+        Change::HubEvent { .. } => {}
         Change::UserDeleted { user_id } => {
             ctx.sessions.forget_user(user_id);
-            ctx.hub.broadcast(Event::UserDelete {
+            ctx.hub.broadcast_here(Event::UserDelete {
                 user_id,
                 token: None,
             });
@@ -112,7 +216,7 @@ fn role_changed(ctx: &Ctx, user_id: i32) {
         Ok(Some(creds)) => {
             let role = creds.user.role;
             ctx.sessions.set_role(user_id, role);
-            ctx.hub.broadcast(Event::UserRoleChange {
+            ctx.hub.broadcast_here(Event::UserRoleChange {
                 username: creds.user.name,
                 role,
             });

@@ -68,7 +68,15 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         .local_addr()
         .map_err(StartError::io("listening address"))?
         .port();
-    let hub = Arc::new(Hub::new(&config).map_err(StartError::Keys)?);
+    let process = crate::db::cluster::Process {
+        id: crate::db::cluster::next_process_id(&mut *db.conn()?)?,
+        host: host_name(),
+        pid: std::process::id(),
+        port,
+        started_at: unix_now(),
+    };
+    let hub = Hub::new(&config).map_err(StartError::Keys)?;
+    let hub = Arc::new(hub.shared_with(db.clone(), process.id));
     Hub::watch_keys(hub.clone()).map_err(StartError::io("key watcher"))?;
     raise_fd_limit();
     let mail = crate::mail::Mailer::start(&config, db.clone())?;
@@ -141,6 +149,7 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         ),
         oidc,
         audit,
+        process,
         config,
     });
     listen::start(ctx.clone())?;
@@ -277,6 +286,13 @@ fn raise_fd_limit() {
     }
 }
 
+/// This machine's name, for `platform_processes` (admins reading it).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
 /// How often the janitor deletes old audit entries.
 const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -310,6 +326,16 @@ fn sweep(ctx: &Ctx) {
         Ok(n) if n > 0 => log::info!("limits: pruned {n} ended windows"),
         Ok(_) => {}
         Err(e) => log::warn!("limits: prune failed: {e}"),
+    }
+    // The replay guard's shared table: the `resolve_id`s older than the
+    // window, which no process refuses any more.
+    let before = unix_now() - crate::hub::REPLAY_WINDOW.as_secs() as i64;
+    let pruned = ctx
+        .db
+        .conn()
+        .and_then(|mut c| crate::db::cluster::prune_replay(&mut *c, before));
+    if let Err(e) = pruned {
+        log::warn!("replay ids: pruning failed: {e}");
     }
 }
 

@@ -81,6 +81,15 @@ pub(super) fn finish(ctx: &Ctx, slots: &Slots, socket_dir: &Path) {
             ctx.config.shutdown.as_secs()
         );
     }
+    // Whatever the drain left: the other processes must not list this
+    // one's modules (they would reap them a moment later anyway).
+    let left = ctx
+        .db
+        .conn()
+        .and_then(|mut c| crate::db::cluster::leave(&mut *c, ctx.process.id));
+    if let Err(e) = left {
+        log::warn!("leaving platform_processes: {e}");
+    }
     // After the drain: the answers just given may have recorded entries.
     ctx.audit.finish(AUDIT_FINISH_WAIT);
     let _ = std::fs::remove_dir_all(socket_dir);

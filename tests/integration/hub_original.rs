@@ -169,7 +169,8 @@ fn a_reconnected_original_client_gets_what_it_missed_before_its_first_reply() {
     drop(module);
     assert!(
         wait_until(T, || running(&server, &eve).get("ListServ").is_none()),
-        "and gone again when it disconnects"
+        "and gone again when it disconnects: {}",
+        server.log()
     );
 }
 

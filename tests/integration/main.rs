@@ -14,6 +14,8 @@ mod admin_cli;
 mod audit;
 mod audit_writer;
 mod cli;
+mod cluster;
+mod cluster_nginx;
 mod contract;
 mod cookie_secure;
 mod db_outage;

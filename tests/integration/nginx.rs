@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const CONF: &str = include_str!("../../contrib/nginx.conf");
 
 /// Debian's nginx; the test fails, saying so, where it is missing.
-fn nginx_binary() -> PathBuf {
+pub(crate) fn nginx_binary() -> PathBuf {
     let found = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
         .iter()
         .map(PathBuf::from)
@@ -30,24 +30,29 @@ fn nginx_binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
 
 /// nginx with contrib/nginx.conf, in front of `upstream`; stopped on drop.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: TempDir,
 }
 
 impl Nginx {
     fn start(upstream: u16, cert_dir: &Path) -> Nginx {
+        Nginx::start_site(|port, http_port| site(upstream, port, http_port, cert_dir))
+    }
+
+    /// nginx with the `http`-level snippet `site(port, http_port)` makes.
+    pub(crate) fn start_site(site: impl FnOnce(u16, u16) -> String) -> Nginx {
         let binary = nginx_binary();
         let dir = TempDir::new("nginx");
         let (port, http_port) = (free_port(), free_port());
-        let conf = wrapped(&site(upstream, port, http_port, cert_dir), dir.path());
+        let conf = wrapped(&site(port, http_port), dir.path());
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).expect("write nginx.conf");
         let child = Command::new(&binary)
@@ -78,11 +83,11 @@ impl Nginx {
         }
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
-    fn client(&self, cert_pem: &str) -> Client {
+    pub(crate) fn client(&self, cert_pem: &str) -> Client {
         Client::new(&format!("https://127.0.0.1:{}", self.port), Some(cert_pem))
     }
 }

@@ -1,0 +1,228 @@
+//! What the hub shares with the other platform processes on its database:
+//! the running modules (`running_modules`, one name once across all) and
+//! the `resolve_id`s used in the last hour (`hub_replay`).
+//!
+//! Each process keeps its own registry and replay memory too: the registry
+//! knows which of its connections owns an entry, and both keep working,
+//! for this process alone, while PostgreSQL is away (logged; the entries
+//! are written again when the listening connection comes back).
+
+use super::registry::{Registered, RunningModule};
+use super::Hub;
+use crate::clock::unix_now;
+use crate::db::cluster::{self, Claim, Entry};
+use crate::db::Db;
+use crate::lock::lock;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The database and this process's id in `platform_processes`.
+pub struct Shared {
+    pub db: Arc<Db>,
+    pub process: i32,
+    /// Every process's running modules as last read, until a change is
+    /// announced (`ModulesChanged`): the list is read on every
+    /// `GET /execution/running` and `get_running_modules`, and changes
+    /// are rare.
+    list: Mutex<Listed>,
+}
+
+#[derive(Default)]
+struct Listed {
+    modules: Option<Vec<RunningModule>>,
+    /// Counts changes, so that a read that raced one is not kept.
+    generation: u64,
+}
+
+impl Shared {
+    pub fn new(db: Arc<Db>, process: i32) -> Shared {
+        Shared {
+            db,
+            process,
+            list: Mutex::new(Listed::default()),
+        }
+    }
+
+    fn invalidate(&self) {
+        let mut listed = lock(&self.list);
+        listed.modules = None;
+        listed.generation += 1;
+    }
+
+    /// The cached list, or the table's (kept if no change came meanwhile).
+    fn list(&self) -> Result<Vec<RunningModule>, crate::db::DbError> {
+        let generation = {
+            let listed = lock(&self.list);
+            if let Some(modules) = &listed.modules {
+                return Ok(modules.clone());
+            }
+            listed.generation
+        };
+        let rows = cluster::running(&mut *self.db.conn()?)?;
+        let modules: Vec<RunningModule> = rows
+            .into_iter()
+            .map(|r| RunningModule {
+                name: r.module,
+                port: r.port,
+                url: r.url,
+            })
+            .collect();
+        let mut listed = lock(&self.list);
+        if listed.generation == generation {
+            listed.modules = Some(modules.clone());
+        }
+        Ok(modules)
+    }
+}
+
+impl Hub {
+    /// Registers `name` for connection `owner` here and in the shared
+    /// table; `Taken` if a connection of any process holds it.
+    pub(super) fn register(
+        &self,
+        name: &str,
+        port: u16,
+        url: Option<String>,
+        owner: u64,
+    ) -> Registered {
+        let outcome = lock(&self.registry).register(name, port, url.clone(), owner);
+        if outcome == Registered::Taken {
+            return outcome;
+        }
+        let Some(shared) = &self.shared else {
+            return outcome;
+        };
+        let entry = Entry {
+            module: name,
+            process: shared.process,
+            conn: owner,
+            port,
+            url: url.as_deref(),
+            now: unix_now(),
+        };
+        let claimed = shared
+            .db
+            .conn()
+            .and_then(|mut c| cluster::claim(&mut *c, &entry));
+        shared.invalidate();
+        match claimed {
+            Ok(Claim::Held) => outcome,
+            Ok(Claim::Taken) => {
+                lock(&self.registry).remove(name, owner);
+                Registered::Taken
+            }
+            Err(e) => {
+                log::warn!("module '{name}': not shared with other processes: {e}");
+                outcome
+            }
+        }
+    }
+
+    /// Whether `name` runs on any process (here only, if the database
+    /// cannot say).
+    pub(super) fn is_running(&self, name: &str) -> bool {
+        if lock(&self.registry).contains(name) {
+            return true;
+        }
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        shared
+            .db
+            .conn()
+            .and_then(|mut c| cluster::is_running(&mut *c, name))
+            .unwrap_or(false)
+    }
+
+    /// Ends the entries of connection `owner`; returns them.
+    pub(super) fn release(&self, owner: u64) -> Vec<RunningModule> {
+        let gone = lock(&self.registry).release(owner);
+        if let (Some(shared), false) = (&self.shared, gone.is_empty()) {
+            let released = shared
+                .db
+                .conn()
+                .and_then(|mut c| cluster::release(&mut *c, shared.process, owner));
+            shared.invalidate();
+            if let Err(e) = released {
+                log::warn!("modules of connection {owner}: shared entries stay until this process is reaped: {e}");
+            }
+        }
+        gone
+    }
+
+    /// Every process's running modules, by name (this process's, if the
+    /// database cannot say).
+    pub fn running_modules(&self) -> Vec<RunningModule> {
+        let Some(shared) = &self.shared else {
+            return lock(&self.registry).list();
+        };
+        match shared.list() {
+            Ok(modules) => modules,
+            Err(e) => {
+                log::warn!("running modules of other processes unknown: {e}");
+                lock(&self.registry).list()
+            }
+        }
+    }
+
+    /// `true` the first time `(origin, resolve_id)` is used within the hour
+    /// by any process: this process's memory first (a repeat here costs no
+    /// round trip), then the shared table.
+    pub(super) fn first_use(&self, origin: &str, resolve_id: &str) -> bool {
+        if !self.replay.first_use(origin, resolve_id, Instant::now()) {
+            return false;
+        }
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        let now = unix_now();
+        match shared
+            .db
+            .conn()
+            .and_then(|mut c| cluster::first_use(&mut *c, origin, resolve_id, now))
+        {
+            Ok(first) => first,
+            Err(e) => {
+                log::warn!("replay check of '{origin}' made by this process alone: {e}");
+                true
+            }
+        }
+    }
+
+    /// Another process announced a change to its modules (or the
+    /// announcements may have been missed): the next list is read afresh.
+    pub fn modules_changed(&self) {
+        if let Some(shared) = &self.shared {
+            shared.invalidate();
+        }
+    }
+
+    /// After the listening connection came back: this process's entries
+    /// again, in case another process reaped them meanwhile.
+    pub fn republish(&self) {
+        let Some(shared) = &self.shared else { return };
+        let entries = lock(&self.registry).owned();
+        let mut conn = match shared.db.conn() {
+            Ok(c) => c,
+            Err(e) => return log::warn!("running modules not written again: {e}"),
+        };
+        for (m, owner) in entries {
+            let entry = Entry {
+                module: &m.name,
+                process: shared.process,
+                conn: owner,
+                port: m.port,
+                url: m.url.as_deref(),
+                now: unix_now(),
+            };
+            match cluster::claim(&mut *conn, &entry) {
+                Ok(Claim::Held) => {}
+                Ok(Claim::Taken) => log::warn!(
+                    "module '{}' is registered by another process too; the other is listed",
+                    m.name
+                ),
+                Err(e) => return log::warn!("running modules not written again: {e}"),
+            }
+        }
+    }
+}

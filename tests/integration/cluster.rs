@@ -1,0 +1,227 @@
+//! Several platform processes on one database: one registry of running
+//! modules, one replay memory, and a process that dies losing its entries.
+
+use crate::common;
+
+use common::hub::*;
+use common::original::{frames_until, start_v2};
+use common::{merged, vectors, wait_until, Server, Setup, TestDb};
+use serde_json::{json, Value};
+use sse_platform::module_client::uuid4;
+use std::time::Duration;
+
+/// Long enough for a reap (every 2 s) and a little more.
+const REAPED: Duration = Duration::from_secs(8);
+
+/// `n` servers on one fresh database, with the vector modules' keys.
+fn processes(n: usize) -> Vec<Server> {
+    let db = TestDb::new();
+    let config = merged(
+        json!({"verify_keys": vectors()["verify_keys_json"]}),
+        json!({}),
+    );
+    (0..n)
+        .map(|i| {
+            let args: &[&str] = if i == 0 { &["--create_admin"] } else { &[] };
+            Setup::new(Some(&db), config.clone()).start(args)
+        })
+        .collect()
+}
+
+fn admin_token(server: &Server) -> String {
+    server
+        .client()
+        .login(common::ADMIN_NAME, common::ADMIN_PASSWORD)
+}
+
+fn listed(server: &Server, token: &str) -> Value {
+    running(server, token)
+}
+
+#[test]
+fn a_module_runs_once_across_processes_and_every_process_lists_it() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let token = admin_token(&a);
+    let mut owner = raw(&a, "ListServ");
+    assert_eq!(start_module(&mut owner, "ListServ", 8001)["success"], true);
+    assert_eq!(listed(&b, &token)["ListServ"]["port"], 8001);
+
+    let mut impostor = raw(&b, "ListServ");
+    let v = start_module(&mut impostor, "ListServ", 9999);
+    assert_eq!(
+        (v["success"].clone(), v["reason"].clone()),
+        (json!(false), json!("already_running"))
+    );
+    impostor.close();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        listed(&a, &token)["ListServ"]["port"],
+        8001,
+        "the refused one removed nothing"
+    );
+
+    owner.close();
+    assert!(
+        wait_until(REAPED, || listed(&b, &token).get("ListServ").is_none()),
+        "gone from the other process's list"
+    );
+    let mut again = raw(&b, "ListServ");
+    assert_eq!(start_module(&mut again, "ListServ", 8002)["success"], true);
+    assert_eq!(listed(&a, &token)["ListServ"]["port"], 8002);
+}
+
+#[test]
+fn an_envelope_accepted_by_one_process_is_refused_by_the_other() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let message = json!({"type": "get_running_modules"});
+    let envelope =
+        signer("ListServ").envelope(message.as_object().cloned().unwrap_or_default(), &uuid4());
+    let mut on_a = raw(&a, "ListServ");
+    assert_eq!(
+        exchange(&mut on_a, envelope.clone(), None)["type"],
+        "get_running_modules_response"
+    );
+    let mut on_b = raw(&b, "ListServ");
+    assert_eq!(
+        exchange(&mut on_b, envelope, None)["type"],
+        "signature_verification_error"
+    );
+    // A fresh id goes through on the second process: it refused the repeat,
+    // not the module.
+    let fresh =
+        signer("ListServ").envelope(message.as_object().cloned().unwrap_or_default(), &uuid4());
+    assert_eq!(
+        exchange(&mut on_b, fresh, None)["type"],
+        "get_running_modules_response"
+    );
+}
+
+#[test]
+fn a_process_killed_with_sigkill_loses_its_modules_and_the_others_hear_it() {
+    let mut all = processes(2);
+    let b = all.pop().expect("b");
+    let mut a = all.pop().expect("a");
+    let token = admin_token(&b);
+    let mut doomed = raw(&a, "ListServ");
+    assert_eq!(start_module(&mut doomed, "ListServ", 8001)["success"], true);
+    let mut witness = start_v2(&b, "SocialServ", 8002);
+    assert_eq!(listed(&b, &token)["ListServ"]["port"], 8001);
+
+    a.signal("KILL");
+    assert!(a.wait_for_exit(Duration::from_secs(5)).is_some(), "killed");
+    let heard = frames_until(&mut witness, REAPED, |v| {
+        v["type"] == "module_stopped" && v["name"] == "ListServ"
+    });
+    assert!(
+        heard.last().is_some_and(|v| v["type"] == "module_stopped"),
+        "heard: {heard:?}"
+    );
+    assert!(listed(&b, &token).get("ListServ").is_none());
+    // The name is free again, on the survivor.
+    let mut back = raw(&b, "ListServ");
+    assert_eq!(start_module(&mut back, "ListServ", 8003)["success"], true);
+}
+
+/// Sends `message` signed by `module` without waiting for a reply.
+fn send(
+    conn: &mut sse_platform::module_client::Connection,
+    module: &str,
+    message: Value,
+) -> String {
+    let id = uuid4();
+    let inner = message.as_object().cloned().unwrap_or_default();
+    conn.send(signer(module).envelope(inner, &id), T)
+        .expect("send");
+    id
+}
+
+#[test]
+fn a_module_on_one_process_hears_a_login_made_on_another() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let mut listener = start_v2(&a, "ListServ", 8001);
+    let c = b.client();
+    c.register("roamer", "Pw-Roamer-9kq2X");
+    let heard = frames_until(&mut listener, T, |v| {
+        v["type"] == "user_login" && v["username"] == "roamer"
+    });
+    assert_eq!(
+        heard.last().map(|v| v["type"].clone()),
+        Some(json!("user_login")),
+        "heard: {heard:?}"
+    );
+    let token = c.login("roamer", "Pw-Roamer-9kq2X");
+    c.bearer(&token).post("/logout");
+    let ended = frames_until(&mut listener, T, |v| {
+        v["type"] == "session_ended" && v["reason"] == "logout"
+    });
+    assert_eq!(
+        ended.last().map(|v| v["type"].clone()),
+        Some(json!("session_ended")),
+        "heard: {ended:?}"
+    );
+}
+
+#[test]
+fn message_module_reaches_a_module_on_another_process_and_the_answer_comes_back() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let mut asker = raw(&a, "ListServ");
+    start_module(&mut asker, "ListServ", 8001);
+    let mut answerer = raw(&b, "SocialServ");
+    start_module(&mut answerer, "SocialServ", 8002);
+    let id = send(
+        &mut asker,
+        "ListServ",
+        json!({"type": "message_module", "to": "SocialServ", "text": "hi"}),
+    );
+    let got = parse(&answerer.recv(T).expect("recv").expect("forwarded"));
+    assert_eq!(
+        (
+            got["type"].clone(),
+            got["origin"].clone(),
+            got["text"].clone()
+        ),
+        (json!("message_module"), json!("ListServ"), json!("hi"))
+    );
+    assert_eq!(got["resolve_id"], id.as_str());
+    send(
+        &mut answerer,
+        "SocialServ",
+        json!({"type": "message_module_response", "to": "ListServ", "answer": 42}),
+    );
+    let back = parse(&asker.recv(T).expect("recv").expect("answer forwarded"));
+    assert_eq!(
+        (back["origin"].clone(), back["answer"].clone()),
+        (json!("SocialServ"), json!(42))
+    );
+    // No process has the module: the asker hears module_offline at once.
+    let v = signed(
+        &mut asker,
+        &signer("ListServ"),
+        json!({"type": "message_module", "to": "chatsystem"}),
+    );
+    assert_eq!(v["reason"], "module_offline");
+}
+
+#[test]
+fn a_session_ended_or_a_role_changed_on_one_process_holds_on_the_other_at_once() {
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let admin = admin_token(&a);
+    let token = a.client().register("switcher", "Pw-Switcher-3kQz");
+    let on_b = b.client().bearer(&token);
+    // B has it cached from here on.
+    assert_eq!(on_b.get("/me").ok_json()["user"]["role"], "guest");
+    let r = a
+        .client()
+        .bearer(&admin)
+        .post_form("/roles", &[("user_name", "switcher"), ("role", "teacher")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        wait_until(T, || on_b.get("/me").ok_json()["user"]["role"] == "teacher"),
+        "the other process answers with the new role"
+    );
+    assert_eq!(a.client().bearer(&token).post("/logout").status, 200);
+    assert!(
+        wait_until(T, || on_b.get("/me").status == 401),
+        "the other process refuses the ended session"
+    );
+}
