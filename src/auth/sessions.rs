@@ -11,6 +11,14 @@
 //! store itself, once, by whoever removed the row from the database (a
 //! `DELETE ... RETURNING` tells who that was).
 //!
+//! The cache holds only what the database said after the last change
+//! heard from elsewhere (`db::notify`, through `server::listen`): every
+//! such change bumps `heard` before it touches the cache, and an entry read
+//! before a bump is not kept. While the listening connection is down
+//! nothing is cached ([`distrust_cache`](SessionStore::distrust_cache)),
+//! so a session ended by another process or the command line is refused
+//! here too, at the price of a database read per request.
+//!
 //! Callers pass the time in (`unix_now()` in the server), so that expiry
 //! can be tested without waiting for it. What a user sees and ends of
 //! their own sessions is in `owned`.
@@ -26,6 +34,7 @@ use crate::db::users::{Role, User};
 use crate::db::{sessions as sql, Db, DbError};
 use crate::lock::lock;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 /// Above this many cached sessions, new ones are read from the database.
@@ -56,6 +65,10 @@ pub struct SessionStore {
     ttl: i64,
     max: i64,
     cache: Mutex<HashMap<TokenHash, Cached>>,
+    /// Counts the changes heard from elsewhere (see the module's notes).
+    heard: AtomicU64,
+    /// Whether changes are heard now, so that the cache may be filled.
+    trusted: AtomicBool,
     listener: Arc<dyn EndListener>,
 }
 
@@ -72,6 +85,8 @@ impl SessionStore {
             ttl: ttl_secs as i64,
             max: max_secs as i64,
             cache: Mutex::new(HashMap::new()),
+            heard: AtomicU64::new(0),
+            trusted: AtomicBool::new(true),
             listener,
         }
     }
@@ -86,6 +101,7 @@ impl SessionStore {
     ) -> Result<(String, Session), AuthError> {
         let token = token::new_token()?;
         let hash = TokenHash::of(&token);
+        let heard = self.heard.load(SeqCst);
         let expires_at = now + self.ttl.min(self.max);
         let times = (now, expires_at);
         sql::insert(&mut *self.db.conn()?, &hash.0, user.id, times, origin)?;
@@ -96,7 +112,7 @@ impl SessionStore {
             expires_at,
             stored_expires_at: expires_at,
         };
-        self.remember(hash, cached, now);
+        self.remember(hash, cached, now, heard);
         let session = Session {
             user: user.clone(),
             token_hash: hash,
@@ -163,6 +179,7 @@ impl SessionStore {
 
     /// Reads a session the cache does not hold (after a restart, say).
     fn load(&self, hash: TokenHash, now: i64) -> Result<Option<(Session, Option<i64>)>, DbError> {
+        let heard = self.heard.load(SeqCst);
         let Some(row) = sql::find(&mut *self.db.conn()?, &hash.0)? else {
             return Ok(None);
         };
@@ -184,12 +201,17 @@ impl SessionStore {
             expires_at: cached.expires_at,
             ends_at: cached.created_at + self.max,
         };
-        self.remember(hash, cached, now);
+        self.remember(hash, cached, now, heard);
         Ok(Some((session, store)))
     }
 
-    fn remember(&self, hash: TokenHash, cached: Cached, now: i64) {
+    /// Caches what was read when `heard` had the value `heard_then`,
+    /// unless a change was heard since, or changes are not heard now.
+    fn remember(&self, hash: TokenHash, cached: Cached, now: i64, heard_then: u64) {
         let mut cache = lock(&self.cache);
+        if self.heard.load(SeqCst) != heard_then || !self.trusted.load(SeqCst) {
+            return;
+        }
         if cache.len() >= MAX_CACHED {
             let max = self.max;
             cache.retain(|_, c| now < c.expires_at && now < c.created_at + max);
@@ -336,6 +358,7 @@ impl SessionStore {
         let Some(token_hash) = TokenHash::from_slice(token_hash) else {
             return;
         };
+        self.heard.fetch_add(1, SeqCst);
         lock(&self.cache).remove(&token_hash);
         self.listener.session_ended_here(Ended {
             token_hash,
@@ -349,6 +372,7 @@ impl SessionStore {
     /// Forgets one cached session, whose row another process deleted.
     pub fn forget(&self, token_hash: &[u8]) {
         if let Some(hash) = TokenHash::from_slice(token_hash) {
+            self.heard.fetch_add(1, SeqCst);
             lock(&self.cache).remove(&hash);
         }
     }
@@ -356,20 +380,37 @@ impl SessionStore {
     /// Forgets the cached sessions of a user (their rows are gone, or
     /// changed elsewhere): the next use reads the database.
     pub fn forget_user(&self, user_id: i32) {
+        self.heard.fetch_add(1, SeqCst);
         lock(&self.cache).retain(|_, c| c.user.id != user_id);
     }
 
     /// Forgets every cached session, when changes may have been missed;
     /// returns how many there were.
     pub fn forget_all(&self) -> usize {
+        self.heard.fetch_add(1, SeqCst);
         let mut cache = lock(&self.cache);
         let n = cache.len();
         cache.clear();
         n
     }
 
+    /// Changes from elsewhere are not heard (the listening connection is
+    /// lost): forgets every cached session and caches none until
+    /// [`trust_cache`](Self::trust_cache); returns how many were cached.
+    pub fn distrust_cache(&self) -> usize {
+        self.trusted.store(false, SeqCst);
+        self.forget_all()
+    }
+
+    /// Changes are heard again: sessions read from now on may be cached.
+    pub fn trust_cache(&self) {
+        self.heard.fetch_add(1, SeqCst);
+        self.trusted.store(true, SeqCst);
+    }
+
     /// Applies a role change to the user's live sessions at once.
     pub fn set_role(&self, user_id: i32, role: Role) {
+        self.heard.fetch_add(1, SeqCst);
         for c in lock(&self.cache).values_mut() {
             if c.user.id == user_id {
                 c.user.role = role;
@@ -426,6 +467,12 @@ mod tests {
 
     /// A session created at `created` with the expiry the store would give it.
     fn cached(store: &SessionStore, created: i64) -> TokenHash {
+        let heard = store.heard.load(SeqCst);
+        cache_read_when(store, created, heard)
+    }
+
+    /// As [`cached`], for a row read when `heard` had the value `heard`.
+    fn cache_read_when(store: &SessionStore, created: i64, heard: u64) -> TokenHash {
         let hash = TokenHash::of("a-token-for-the-cache");
         let expires_at = created + store.ttl.min(store.max);
         let user = User {
@@ -442,8 +489,37 @@ mod tests {
             expires_at,
             stored_expires_at: expires_at,
         };
-        store.remember(hash, c, created);
+        store.remember(hash, c, created, heard);
         hash
+    }
+
+    fn is_cached(store: &SessionStore, hash: TokenHash) -> bool {
+        !matches!(store.lookup_cached(hash, 1_000), Lookup::Miss)
+    }
+
+    #[test]
+    fn a_row_read_before_a_change_was_heard_is_not_cached() {
+        let s = store(100, 1_000);
+        let read_at = s.heard.load(SeqCst);
+        // While the row was being read, another process ended a session.
+        s.forget(&[0; 32]);
+        let hash = cache_read_when(&s, 1_000, read_at);
+        assert!(!is_cached(&s, hash), "stale read kept");
+        let hash = cached(&s, 1_000);
+        assert!(is_cached(&s, hash), "a read after the change is kept");
+    }
+
+    #[test]
+    fn nothing_is_cached_while_changes_go_unheard() {
+        let s = store(100, 1_000);
+        let hash = cached(&s, 1_000);
+        assert_eq!(s.distrust_cache(), 1);
+        assert!(!is_cached(&s, hash));
+        let hash = cached(&s, 1_000);
+        assert!(!is_cached(&s, hash), "cached while not listening");
+        s.trust_cache();
+        let hash = cached(&s, 1_000);
+        assert!(is_cached(&s, hash));
     }
 
     /// The expiry of a live session at `now`, `Err(reason)` if it is dead.

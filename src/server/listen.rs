@@ -4,9 +4,9 @@
 //! the hub, so modules hear `session_ended`, `user_logout`,
 //! `user_role_change` and `user_delete` exactly as when the web does it.
 //!
-//! While the connection is down, changes go unheard; so after every
-//! (re)connection the whole session cache is dropped (it is only a cache:
-//! the next use of each session reads the database).
+//! While the connection is down, changes go unheard; so from the moment it
+//! is lost until it listens again the session cache is dropped and holds
+//! nothing (it is only a cache: each use of a session reads the database).
 
 use super::StartError;
 use crate::auth::ended::EndReason;
@@ -57,7 +57,8 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
                 Ok(Some(change)) => apply(ctx, change),
                 Ok(None) => {}
                 Err(e) => {
-                    log::warn!("db-listen: connection lost: {e}");
+                    let dropped = ctx.sessions.distrust_cache();
+                    log::warn!("db-listen: connection lost: {e}; sessions are read from the database until it is back (dropped {dropped} cached)");
                     break;
                 }
             }
@@ -68,8 +69,8 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
             }
         }
         listener = connect(ctx);
-        let dropped = ctx.sessions.forget_all();
-        log::warn!("db-listen: listening again; dropped the session cache ({dropped} sessions)");
+        ctx.sessions.trust_cache();
+        log::warn!("db-listen: listening again; sessions are cached again");
         ctx.hub.modules_changed();
         ctx.hub.republish();
         // What other processes published while this one was not listening.

@@ -393,7 +393,7 @@ fn losing_the_listening_connection_drops_the_session_cache() {
     });
     cluster.start();
     server.wait_for_log(Duration::from_secs(20), |log| {
-        log.contains("dropped the session cache")
+        log.contains("sessions are cached again")
     });
     // Read back from the database, the session is still good.
     assert!(wait_until(Duration::from_secs(10), || web
@@ -401,6 +401,59 @@ fn losing_the_listening_connection_drops_the_session_cache() {
         .get("/roles")
         .status
         == 200));
+}
+
+/// While the listening connection is down, a session deleted in the
+/// database (whose announcement nobody hears) is refused at once: nothing
+/// is served from the cache until the process listens again. Reconnection
+/// is held off by revoking CONNECT, which leaves the pool's open
+/// connections working.
+#[test]
+fn while_not_listening_an_ended_session_is_refused_at_once() {
+    let db = TestDb::new();
+    let server = Setup::new(Some(&db), json!({"pg_pool_idle_seconds": 600})).start(&[]);
+    let web = server.client();
+    let gone = web.register("kim", "kim-password-1");
+    let kept = web.register("lou", "lou-password-1");
+    for token in [&gone, &kept] {
+        web.token(token).get("/roles").ok_json(); // both cached now
+    }
+    let mut sql = db.client();
+    let revoke = format!(
+        "REVOKE CONNECT ON DATABASE {} FROM PUBLIC, CURRENT_USER",
+        db.name()
+    );
+    sql.batch_execute(&revoke).unwrap();
+    let listeners = sql
+        .query(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+             WHERE application_name = 'sse-platform-listen' AND datname = current_database()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(listeners.len(), 1, "one listening connection");
+    server.wait_for_log(Duration::from_secs(10), |log| {
+        log.contains("db-listen: connection lost")
+    });
+    let deleted = sql
+        .execute(
+            "DELETE FROM sessions WHERE token_hash = sha256($1::text::bytea)",
+            &[&gone],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    web.token(&gone).get("/roles").assert_error(401, "no_token");
+    web.token(&kept).get("/roles").ok_json();
+    let grant = format!(
+        "GRANT CONNECT ON DATABASE {} TO PUBLIC, CURRENT_USER",
+        db.name()
+    );
+    sql.batch_execute(&grant).unwrap();
+    server.wait_for_log(Duration::from_secs(20), |log| {
+        log.contains("sessions are cached again")
+    });
+    web.token(&gone).get("/roles").assert_error(401, "no_token");
+    web.token(&kept).get("/roles").ok_json();
 }
 
 #[test]

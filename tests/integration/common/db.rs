@@ -99,6 +99,11 @@ impl Database {
         )
     }
 
+    /// The database's name, for statements that name it.
+    pub fn name(&self) -> &str {
+        &self.dbname
+    }
+
     /// A new connection to this database.
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.conninfo(), postgres::NoTls)
