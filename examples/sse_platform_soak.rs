@@ -44,7 +44,7 @@ use platform::{Env, Launch, Platform, Res};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use verdicts::{Sample, Verdicts};
+use verdicts::{Progress, Sample, Verdicts};
 
 /// Modules per wave: each wave is one thread of the driver.
 const WAVE: usize = 10;
@@ -186,12 +186,21 @@ fn watch(args: &Args, platform: &Platform, load: &Load, verdicts: &mut Verdicts)
     let mut samples = Vec::new();
     let mut next_row = args.every;
     let mut restarted = false;
+    // `--every` seconds after PostgreSQL is back, the counts from which on
+    // nothing may fail.
+    let mut recovery: Option<(u64, Option<Progress>)> = None;
     loop {
         let elapsed = start.elapsed().as_secs();
         if !restarted && elapsed >= args.seconds / 2 {
             restarted = true;
             restart_pg(args)?;
+            recovery = Some((start.elapsed().as_secs() + args.every, None));
             continue;
+        }
+        if let Some((at, None)) = recovery {
+            if elapsed >= at {
+                recovery = Some((at, Some(Progress::of(&load.counts))));
+            }
         }
         let sample = Sample::of(platform.pid, elapsed)?;
         samples.push(sample);
@@ -203,6 +212,9 @@ fn watch(args: &Args, platform: &Platform, load: &Load, verdicts: &mut Verdicts)
         }
         if elapsed >= args.seconds {
             verdicts.rss(&samples, args.warmup, args.seconds, args.every);
+            if let Some((_, Some(then))) = recovery {
+                verdicts.recovered(then, &load.counts);
+            }
             return Ok(());
         }
         let next = start + Duration::from_secs(elapsed + 1);

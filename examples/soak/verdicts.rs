@@ -48,6 +48,26 @@ impl Sample {
     }
 }
 
+/// The counts that must keep growing after PostgreSQL's restart.
+#[derive(Clone, Copy)]
+pub struct Progress {
+    module_starts: u64,
+    module_failures: u64,
+    logins_ok: u64,
+    logins_other: u64,
+}
+
+impl Progress {
+    pub fn of(c: &Counts) -> Progress {
+        Progress {
+            module_starts: get(&c.module_starts),
+            module_failures: get(&c.module_failures),
+            logins_ok: get(&c.logins_ok),
+            logins_other: get(&c.logins_other),
+        }
+    }
+}
+
 pub struct Verdicts {
     baseline: Sample,
     rss_growth: f64,
@@ -156,6 +176,22 @@ impl Verdicts {
         );
         self.check(what, missing.is_empty());
         Ok(())
+    }
+
+    /// Once PostgreSQL has been back for a while, everything works again:
+    /// between `then` (the counts at that moment) and the end, module starts
+    /// and logins succeed and none fails.
+    pub fn recovered(&mut self, then: Progress, c: &Counts) {
+        let now = Progress::of(c);
+        let starts = now.module_starts - then.module_starts;
+        let start_failures = now.module_failures - then.module_failures;
+        let logins = now.logins_ok - then.logins_ok;
+        let login_failures = now.logins_other - then.logins_other;
+        let what = format!(
+            "after PostgreSQL was back: {starts} module starts ({start_failures} failed), {logins} logins ({login_failures} failed)"
+        );
+        let held = starts > 0 && logins > 0 && start_failures == 0 && login_failures == 0;
+        self.check(what, held);
     }
 
     /// The load really ran: something of each kind succeeded.

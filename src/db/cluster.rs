@@ -151,16 +151,18 @@ pub struct Entry<'a> {
     pub now: i64,
 }
 
-/// Writes `e` unless another connection holds the name; a change is
-/// announced (`ModulesChanged`) when it commits.
+/// Writes `e` unless another process holds the name; a change is
+/// announced (`ModulesChanged`) when it commits. Within its own process the
+/// caller's registry has already decided (a row of this process under
+/// another connection is one whose release did not reach the database).
 pub fn claim(c: &mut impl GenericClient, e: &Entry) -> Result<Claim, DbError> {
     let mut tx = c.transaction()?;
     let row = tx.query_opt(
         "INSERT INTO running_modules (module, process_id, conn_id, port, url, started_at)
          VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (module) DO UPDATE SET port = EXCLUDED.port, url = EXCLUDED.url
+         ON CONFLICT (module) DO UPDATE
+             SET port = EXCLUDED.port, url = EXCLUDED.url, conn_id = EXCLUDED.conn_id
          WHERE running_modules.process_id = EXCLUDED.process_id
-           AND running_modules.conn_id = EXCLUDED.conn_id
          RETURNING 1",
         &[
             &e.module,
@@ -192,6 +194,29 @@ pub fn release(c: &mut impl GenericClient, me: i32, conn: u64) -> Result<(), DbE
     )?;
     changed(&mut tx, me)?;
     Ok(tx.commit()?)
+}
+
+/// Deletes the entries of process `me` that are not among `owned` (module
+/// names with their connections): releases that did not reach the
+/// database while it was away.
+pub fn keep_only(
+    c: &mut impl GenericClient,
+    me: i32,
+    owned: &[(String, u64)],
+) -> Result<u64, DbError> {
+    let names: Vec<&str> = owned.iter().map(|(m, _)| m.as_str()).collect();
+    let conns: Vec<i64> = owned.iter().map(|(_, c)| *c as i64).collect();
+    let mut tx = c.transaction()?;
+    let gone = tx.execute(
+        "DELETE FROM running_modules WHERE process_id = $1 AND (module, conn_id) NOT IN
+             (SELECT * FROM unnest($2::text[], $3::bigint[]))",
+        &[&me, &names, &conns],
+    )?;
+    if gone > 0 {
+        changed(&mut tx, me)?;
+    }
+    tx.commit()?;
+    Ok(gone)
 }
 
 /// Every running module of every process, by name.

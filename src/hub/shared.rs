@@ -13,6 +13,7 @@ use crate::clock::unix_now;
 use crate::db::cluster::{self, Claim, Entry};
 use crate::db::Db;
 use crate::lock::lock;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -25,6 +26,9 @@ pub struct Shared {
     /// `GET /execution/running` and `get_running_modules`, and changes
     /// are rare.
     list: Mutex<Listed>,
+    /// A write of this process's entries failed: the table may differ from
+    /// the registry until [`Hub::resync`] writes it again.
+    unsynced: AtomicBool,
 }
 
 #[derive(Default)]
@@ -40,6 +44,7 @@ impl Shared {
             db,
             process,
             list: Mutex::new(Listed::default()),
+            unsynced: AtomicBool::new(false),
         }
     }
 
@@ -112,7 +117,8 @@ impl Hub {
                 Registered::Taken
             }
             Err(e) => {
-                log::warn!("module '{name}': not shared with other processes: {e}");
+                log::warn!("module '{name}': not shared with other processes yet: {e}");
+                shared.unsynced.store(true, SeqCst);
                 outcome
             }
         }
@@ -144,7 +150,8 @@ impl Hub {
                 .and_then(|mut c| cluster::release(&mut *c, shared.process, owner));
             shared.invalidate();
             if let Err(e) = released {
-                log::warn!("modules of connection {owner}: shared entries stay until this process is reaped: {e}");
+                log::warn!("modules of connection {owner}: shared entries stay until the table is written again: {e}");
+                shared.unsynced.store(true, SeqCst);
             }
         }
         gone
@@ -197,15 +204,40 @@ impl Hub {
         }
     }
 
-    /// After the listening connection came back: this process's entries
-    /// again, in case another process reaped them meanwhile.
+    /// Writes this process's entries again if a write failed since the
+    /// last time (called every few seconds by `db-listen`).
+    pub fn resync_if_needed(&self) {
+        if let Some(shared) = &self.shared {
+            if shared.unsynced.load(SeqCst) {
+                self.republish();
+            }
+        }
+    }
+
+    /// Makes the table hold exactly this process's registry: after the
+    /// listening connection came back (another process may have reaped
+    /// this one meanwhile), or after a failed write (a release that did
+    /// not reach the database would leave a module listed, and its next
+    /// start from another process `already_running`).
     pub fn republish(&self) {
         let Some(shared) = &self.shared else { return };
+        shared.unsynced.store(false, SeqCst);
         let entries = lock(&self.registry).owned();
+        let failed = |e: crate::db::DbError| {
+            shared.unsynced.store(true, SeqCst);
+            log::warn!("running modules not written again: {e}");
+        };
         let mut conn = match shared.db.conn() {
             Ok(c) => c,
-            Err(e) => return log::warn!("running modules not written again: {e}"),
+            Err(e) => return failed(e),
         };
+        let owned = owned_names(&entries);
+        match cluster::keep_only(&mut *conn, shared.process, &owned) {
+            Ok(0) => {}
+            Ok(n) => log::info!("running modules: {n} stale entries of this process removed"),
+            Err(e) => return failed(e),
+        }
+        shared.invalidate();
         for (m, owner) in entries {
             let entry = Entry {
                 module: &m.name,
@@ -221,8 +253,20 @@ impl Hub {
                     "module '{}' is registered by another process too; the other is listed",
                     m.name
                 ),
-                Err(e) => return log::warn!("running modules not written again: {e}"),
+                Err(e) => return failed(e),
             }
         }
+        // A start or an end meanwhile may have been undone by `keep_only`:
+        // the next round writes the table again.
+        if owned_names(&lock(&self.registry).owned()) != owned {
+            shared.unsynced.store(true, SeqCst);
+        }
     }
+}
+
+/// The names and owning connections of `entries`, in a fixed order.
+fn owned_names(entries: &[(RunningModule, u64)]) -> Vec<(String, u64)> {
+    let mut owned: Vec<(String, u64)> = entries.iter().map(|(m, o)| (m.name.clone(), *o)).collect();
+    owned.sort();
+    owned
 }

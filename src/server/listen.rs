@@ -65,6 +65,7 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
             if checked_at.elapsed() >= CHECK_EVERY {
                 reap(ctx, &mut listener);
                 heartbeat(ctx, &mut listener, seen);
+                ctx.hub.resync_if_needed();
                 checked_at = Instant::now();
             }
         }

@@ -15,7 +15,10 @@ const REAPED: Duration = Duration::from_secs(8);
 
 /// `n` servers on one fresh database, with the vector modules' keys.
 fn processes(n: usize) -> Vec<Server> {
-    let db = TestDb::new();
+    processes_on(&TestDb::new(), n)
+}
+
+fn processes_on(db: &TestDb, n: usize) -> Vec<Server> {
     let config = merged(
         json!({"verify_keys": vectors()["verify_keys_json"]}),
         json!({}),
@@ -23,7 +26,7 @@ fn processes(n: usize) -> Vec<Server> {
     (0..n)
         .map(|i| {
             let args: &[&str] = if i == 0 { &["--create_admin"] } else { &[] };
-            Setup::new(Some(&db), config.clone()).start(args)
+            Setup::new(Some(db), config.clone()).start(args)
         })
         .collect()
 }
@@ -224,4 +227,52 @@ fn a_session_ended_or_a_role_changed_on_one_process_holds_on_the_other_at_once()
         wait_until(T, || on_b.get("/me").status == 401),
         "the other process refuses the ended session"
     );
+}
+
+/// A module that leaves while the database is away (its entry cannot be
+/// deleted then) is neither listed once the database is back nor
+/// `already_running` when it starts again: the process writes the table
+/// again from its registry. The platform's connections are cut and kept
+/// away by revoking CONNECT.
+#[test]
+fn a_module_that_left_while_the_database_was_away_is_not_left_listed() {
+    let db = TestDb::new();
+    let [server] = <[Server; 1]>::try_from(processes_on(&db, 1))
+        .ok()
+        .expect("one");
+    let token = admin_token(&server);
+    let module = start_v2(&server, "ListServ", 8001);
+    assert_eq!(listed(&server, &token)["ListServ"]["port"], 8001);
+
+    let mut sql = db.client();
+    let name = db.name();
+    sql.batch_execute(&format!(
+        "REVOKE CONNECT ON DATABASE {name} FROM PUBLIC, CURRENT_USER"
+    ))
+    .unwrap();
+    sql.execute(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+         WHERE application_name LIKE 'sse-platform%' AND datname = current_database()",
+        &[],
+    )
+    .unwrap();
+    drop(module);
+    server.wait_for_log(Duration::from_secs(10), |log| {
+        log.contains("shared entries stay")
+    });
+    sql.batch_execute(&format!(
+        "GRANT CONNECT ON DATABASE {name} TO PUBLIC, CURRENT_USER"
+    ))
+    .unwrap();
+    assert!(
+        wait_until(REAPED, || {
+            let r = server.client().bearer(&token).get("/execution/running");
+            r.status == 200 && r.json()["running_modules"].get("ListServ").is_none()
+        }),
+        "the module that left is not listed: {}",
+        server.log()
+    );
+    let again = start_v2(&server, "ListServ", 8002);
+    assert_eq!(listed(&server, &token)["ListServ"]["port"], 8002);
+    drop(again);
 }
