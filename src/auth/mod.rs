@@ -13,6 +13,7 @@ pub mod lockout;
 pub mod oidc;
 pub mod password;
 pub mod reset;
+pub mod sealing;
 pub mod sessions;
 pub mod token;
 pub mod totp;

@@ -9,9 +9,9 @@
 //! associated data, so that a sealed secret copied to another row opens
 //! nowhere.
 
+use super::sealing;
 use super::token::random_bytes;
 use super::AuthError;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use ring::hmac;
 use sha2::{Digest, Sha256};
 
@@ -87,42 +87,17 @@ pub fn base32(secret: &[u8]) -> String {
     data_encoding::BASE32_NOPAD.encode(secret)
 }
 
-fn aead_key(key: &[u8; 32]) -> Result<LessSafeKey, AuthError> {
-    UnboundKey::new(&CHACHA20_POLY1305, key)
-        .map(LessSafeKey::new)
-        .map_err(|_| AuthError::Crypto("totp key"))
-}
-
 /// `nonce || ciphertext || tag` of `secret`, bound to `user_id`.
 pub fn seal(key: &[u8; 32], user_id: i32, secret: &[u8]) -> Result<Vec<u8>, AuthError> {
-    let nonce: [u8; NONCE_LEN] = random_bytes()?;
-    let mut sealed = secret.to_vec();
-    aead_key(key)?
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(user_id.to_be_bytes()),
-            &mut sealed,
-        )
-        .map_err(|_| AuthError::Crypto("totp seal"))?;
-    let mut out = nonce.to_vec();
-    out.append(&mut sealed);
-    Ok(out)
+    sealing::seal(key, &user_id.to_be_bytes(), secret)
 }
 
 /// The secret inside `sealed`; an error if it was not sealed under `key`
 /// for `user_id` (another key configured, a row tampered with).
 pub fn open(key: &[u8; 32], user_id: i32, sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
-    let unreadable = AuthError::Crypto("totp secret does not open with the configured key");
-    if sealed.len() < NONCE_LEN {
-        return Err(unreadable);
-    }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AuthError::Crypto("nonce"))?;
-    let mut in_out = ciphertext.to_vec();
-    let plain = aead_key(key)?
-        .open_in_place(nonce, Aad::from(user_id.to_be_bytes()), &mut in_out)
-        .map_err(|_| unreadable)?;
-    Ok(plain.to_vec())
+    sealing::open(key, &user_id.to_be_bytes(), sealed).ok_or(AuthError::Crypto(
+        "totp secret does not open with the configured key",
+    ))
 }
 
 /// The `otpauth://` URI that apps read from the QR code (Google

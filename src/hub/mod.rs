@@ -84,8 +84,8 @@ impl Hub {
 
     /// Shares the registry and the replay memory through `db` as process
     /// `process` of `platform_processes`.
-    pub fn shared_with(mut self, db: Arc<Db>, process: i32) -> Hub {
-        self.shared = Some(shared::Shared::new(db, process));
+    pub fn shared_with(mut self, db: Arc<Db>, process: i32, outbox_key: [u8; 32]) -> Hub {
+        self.shared = Some(shared::Shared::new(db, process, outbox_key));
         self
     }
 

@@ -6,11 +6,19 @@
 //! skips its rows when it reads them back; the others read every row after
 //! the last they saw, so nothing is lost while their listening connection
 //! was down (`db-listen` reads on from there after reconnecting).
+//!
+//! A payload holds what modules hear, tokens included, so it is sealed
+//! (`auth::sealing`, a key derived from `cookie_secret`, bound to the
+//! publishing process and the target): whoever can read the table but not
+//! the config learns nothing, and a row cannot be redirected.
 
 use super::outbox_codec::{decode, encode};
+use super::shared::Shared;
 use super::{Event, Hub};
+use crate::auth::sealing;
 use crate::clock::unix_now;
 use crate::db::cluster::{self, OutboxRow};
+use base64::{engine::general_purpose::STANDARD, Engine};
 
 impl Hub {
     /// Tells every connection of every process of `event`, each in its
@@ -39,8 +47,19 @@ impl Hub {
         let Some(shared) = &self.shared else {
             return false;
         };
+        let sealed = match sealing::seal(
+            &shared.outbox_key,
+            &binding(shared.process, target),
+            payload.as_bytes(),
+        ) {
+            Ok(sealed) => STANDARD.encode(sealed),
+            Err(e) => {
+                log::warn!("hub event not passed to other processes: {e}");
+                return false;
+            }
+        };
         let published = shared.db.conn().and_then(|mut c| {
-            cluster::publish(&mut *c, shared.process, target, payload, unix_now())
+            cluster::publish(&mut *c, shared.process, target, &sealed, unix_now())
         });
         match published {
             Ok(()) => true,
@@ -55,14 +74,19 @@ impl Hub {
     pub fn deliver_published(&self, rows: Vec<OutboxRow>) {
         let Some(shared) = &self.shared else { return };
         for row in rows.into_iter().filter(|r| r.origin != shared.process) {
+            let Some(payload) = unseal(shared, &row) else {
+                log::warn!(
+                    "hub event {} from process {} does not open (another cookie_secret?)",
+                    row.id,
+                    row.origin
+                );
+                continue;
+            };
             match row.target {
                 Some(module) => {
-                    self.peers.send_to(&module, row.payload);
+                    self.peers.send_to(&module, payload);
                 }
-                None => match serde_json::from_str(&row.payload)
-                    .ok()
-                    .and_then(|v| decode(&v))
-                {
+                None => match serde_json::from_str(&payload).ok().and_then(|v| decode(&v)) {
                     Some(event) => self.broadcast_here(event),
                     None => log::warn!(
                         "hub event {} from process {} not understood",
@@ -73,4 +97,21 @@ impl Hub {
             }
         }
     }
+}
+
+/// What a sealed payload is bound to: its publisher and its target.
+fn binding(origin: i32, target: Option<&str>) -> Vec<u8> {
+    let mut bound = origin.to_be_bytes().to_vec();
+    if let Some(module) = target {
+        bound.push(b':');
+        bound.extend_from_slice(module.as_bytes());
+    }
+    bound
+}
+
+fn unseal(shared: &Shared, row: &OutboxRow) -> Option<String> {
+    let sealed = STANDARD.decode(&row.payload).ok()?;
+    let bound = binding(row.origin, row.target.as_deref());
+    let plain = sealing::open(&shared.outbox_key, &bound, &sealed)?;
+    String::from_utf8(plain).ok()
 }

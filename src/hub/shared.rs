@@ -21,6 +21,8 @@ use std::time::Instant;
 pub struct Shared {
     pub db: Arc<Db>,
     pub process: i32,
+    /// Seals the outbox's payloads (they hold tokens), see `outbox`.
+    pub outbox_key: [u8; 32],
     /// Every process's running modules as last read, until a change is
     /// announced (`ModulesChanged`): the list is read on every
     /// `GET /execution/running` and `get_running_modules`, and changes
@@ -39,10 +41,11 @@ struct Listed {
 }
 
 impl Shared {
-    pub fn new(db: Arc<Db>, process: i32) -> Shared {
+    pub fn new(db: Arc<Db>, process: i32, outbox_key: [u8; 32]) -> Shared {
         Shared {
             db,
             process,
+            outbox_key,
             list: Mutex::new(Listed::default()),
             unsynced: AtomicBool::new(false),
         }

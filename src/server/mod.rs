@@ -76,7 +76,11 @@ pub fn run(args: ServeArgs) -> Result<(), StartError> {
         started_at: unix_now(),
     };
     let hub = Hub::new(&config).map_err(StartError::Keys)?;
-    let hub = Arc::new(hub.shared_with(db.clone(), process.id));
+    // Every process of a deployment has the same cookie_secret, so each
+    // opens what the others sealed into the outbox.
+    let outbox_key =
+        crate::auth::sealing::derive_key("hub outbox", config.cookie_secret.as_bytes());
+    let hub = Arc::new(hub.shared_with(db.clone(), process.id, outbox_key));
     Hub::watch_keys(hub.clone()).map_err(StartError::io("key watcher"))?;
     raise_fd_limit();
     let mail = crate::mail::Mailer::start(&config, db.clone())?;

@@ -20,7 +20,10 @@ fn processes(n: usize) -> Vec<Server> {
 
 fn processes_on(db: &TestDb, n: usize) -> Vec<Server> {
     let config = merged(
-        json!({"verify_keys": vectors()["verify_keys_json"]}),
+        // One cookie_secret for all, as the README asks: it keys the
+        // sealing of the outbox's rows.
+        json!({"verify_keys": vectors()["verify_keys_json"],
+               "cookie_secret": "one-secret-for-every-process"}),
         json!({}),
     );
     (0..n)
@@ -140,10 +143,13 @@ fn send(
 
 #[test]
 fn a_module_on_one_process_hears_a_login_made_on_another() {
-    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let db = TestDb::new();
+    let [a, b] = <[Server; 2]>::try_from(processes_on(&db, 2))
+        .ok()
+        .expect("two");
     let mut listener = start_v2(&a, "ListServ", 8001);
     let c = b.client();
-    c.register("roamer", "Pw-Roamer-9kq2X");
+    let first = c.register("roamer", "Pw-Roamer-9kq2X");
     let heard = frames_until(&mut listener, T, |v| {
         v["type"] == "user_login" && v["username"] == "roamer"
     });
@@ -152,6 +158,23 @@ fn a_module_on_one_process_hears_a_login_made_on_another() {
         Some(json!("user_login")),
         "heard: {heard:?}"
     );
+    assert_eq!(
+        heard.last().map(|v| v["access_token"].clone()),
+        Some(json!(first))
+    );
+    // The outbox row that carried it holds neither the token nor the name.
+    let rows = db
+        .client()
+        .query("SELECT payload FROM hub_events", &[])
+        .unwrap();
+    assert!(!rows.is_empty(), "published through the outbox");
+    for row in rows {
+        let payload: String = row.get(0);
+        assert!(
+            !payload.contains(&first) && !payload.contains("roamer"),
+            "sealed: {payload}"
+        );
+    }
     let token = c.login("roamer", "Pw-Roamer-9kq2X");
     c.bearer(&token).post("/logout");
     let ended = frames_until(&mut listener, T, |v| {

@@ -105,6 +105,7 @@ fn a_rolling_restart_under_load_fails_no_request_and_loses_no_registration() {
         merged(
             json!({"verify_keys": vectors()["verify_keys_json"], "tls": false,
                    "trusted_proxies": ["127.0.0.1"], "port": port,
+                   "cookie_secret": "one-secret-for-every-process",
                    "register_max_per_address": 100_000}),
             json!({}),
         )
