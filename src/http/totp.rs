@@ -9,7 +9,7 @@
 //! who has no TOTP yet, whose second step is then enrolment.
 
 use super::accounts::signed_in;
-use super::caller::{authenticate, authenticate_admin};
+use super::caller::{admin_for, authenticate};
 use super::error::ApiError;
 use super::reply::Reply;
 use super::request::Req;
@@ -227,7 +227,7 @@ fn check_password(ctx: &Ctx, user_id: i32, password: &str) -> Result<(), ApiErro
 /// POST /users/totp/reset (admin): `user_id`. Removes the user's second
 /// factor (a lost phone); a role that requires it enrols again at login.
 pub fn admin_reset(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let admin = authenticate_admin(ctx, req)?.user;
+    let admin = admin_for(ctx, req, "totp_reset")?.user;
     let user_id: i32 = req
         .require("user_id")?
         .trim()

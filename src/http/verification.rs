@@ -9,7 +9,7 @@
 //! is looked up, like `POST /password/forgot`, so it tells nobody whether
 //! an address has an account or is verified; the mail thread decides.
 
-use super::caller::authenticate_admin;
+use super::caller::admin_for;
 use super::error::ApiError;
 use super::mail_request;
 use super::reply::Reply;
@@ -103,7 +103,7 @@ pub fn verify(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
 /// POST /users/verify (admin): `user_id`. Marks an account verified (and
 /// drops its pending link), e.g. for a user whose mail never arrives.
 pub fn admin_verify(ctx: &Ctx, req: &Req) -> Result<Reply, ApiError> {
-    let admin = authenticate_admin(ctx, req)?;
+    let admin = admin_for(ctx, req, "email_verified_by_admin")?;
     let user_id: i32 = req
         .require("user_id")?
         .trim()

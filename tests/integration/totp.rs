@@ -273,7 +273,7 @@ fn a_required_role_enrols_at_login_and_an_admin_resets() {
     challenge(&c, "bob", false);
     let id = user_id(&server, "bob").to_string();
     bob.post_form("/users/totp/reset", &[("user_id", &id)])
-        .assert_error(401, "user_not_admin");
+        .assert_error(403, "user_not_admin");
     admin
         .post_form("/users/totp/reset", &[("user_id", "99999")])
         .assert_error(404, "user_not_found");
