@@ -15,9 +15,10 @@
 //! heard from elsewhere (`db::notify`, through `server::listen`): every
 //! such change bumps `heard` before it touches the cache, and an entry read
 //! before a bump is not kept. While the listening connection is down
-//! nothing is cached ([`distrust_cache`](SessionStore::distrust_cache)),
-//! so a session ended by another process or the command line is refused
-//! here too, at the price of a database read per request.
+//! ([`distrust_cache`](SessionStore::distrust_cache)) the database decides
+//! every use, so a session ended by another process or the command line is
+//! refused here too; only when the database does not answer either (and
+//! so nobody can end a session) does a cached session still pass.
 //!
 //! Callers pass the time in (`unix_now()` in the server), so that expiry
 //! can be tested without waiting for it. What a user sees and ends of
@@ -130,7 +131,16 @@ impl SessionStore {
         }
         let hash = TokenHash::of(token);
         let (session, store) = match self.lookup_cached(hash, now) {
-            Lookup::Live(session, store) => (session, store),
+            Lookup::Live(session, store) if self.trusted.load(SeqCst) => (session, store),
+            // Changes may go unheard: the database decides while it answers.
+            Lookup::Live(cached, store) => match self.load(hash, now) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    lock(&self.cache).remove(&hash);
+                    return Ok(None);
+                }
+                Err(_) => (cached, store),
+            },
             Lookup::Dead(reason) => {
                 self.end_dead(hash, reason);
                 return Ok(None);
@@ -395,17 +405,21 @@ impl SessionStore {
     }
 
     /// Changes from elsewhere are not heard (the listening connection is
-    /// lost): forgets every cached session and caches none until
-    /// [`trust_cache`](Self::trust_cache); returns how many were cached.
+    /// lost): until [`trust_cache`](Self::trust_cache) every use asks the
+    /// database, nothing new is cached, and what is cached serves only when
+    /// the database does not answer; returns how many are cached.
     pub fn distrust_cache(&self) -> usize {
         self.trusted.store(false, SeqCst);
-        self.forget_all()
+        self.heard.fetch_add(1, SeqCst);
+        lock(&self.cache).len()
     }
 
-    /// Changes are heard again: sessions read from now on may be cached.
-    pub fn trust_cache(&self) {
-        self.heard.fetch_add(1, SeqCst);
+    /// Changes are heard again: what was cached before may have missed
+    /// some, so it goes, and sessions read from now on are cached.
+    pub fn trust_cache(&self) -> usize {
+        let dropped = self.forget_all();
         self.trusted.store(true, SeqCst);
+        dropped
     }
 
     /// Applies a role change to the user's live sessions at once.
@@ -512,12 +526,18 @@ mod tests {
     #[test]
     fn nothing_is_cached_while_changes_go_unheard() {
         let s = store(100, 1_000);
-        let hash = cached(&s, 1_000);
+        let kept = cached(&s, 1_000);
         assert_eq!(s.distrust_cache(), 1);
-        assert!(!is_cached(&s, hash));
+        assert!(
+            is_cached(&s, kept),
+            "kept for when the database is away too"
+        );
+        s.forget(&kept.0);
         let hash = cached(&s, 1_000);
         assert!(!is_cached(&s, hash), "cached while not listening");
-        s.trust_cache();
+        let hash = cached(&s, 1_000);
+        assert_eq!(s.trust_cache(), 0);
+        assert!(!is_cached(&s, hash));
         let hash = cached(&s, 1_000);
         assert!(is_cached(&s, hash));
     }

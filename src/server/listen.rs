@@ -5,8 +5,9 @@
 //! `user_role_change` and `user_delete` exactly as when the web does it.
 //!
 //! While the connection is down, changes go unheard; so from the moment it
-//! is lost until it listens again the session cache is dropped and holds
-//! nothing (it is only a cache: each use of a session reads the database).
+//! is lost until it listens again each use of a session asks the database
+//! (a cached one serves only while the database does not answer), and the
+//! cache is dropped when it listens again.
 
 use super::StartError;
 use crate::auth::ended::EndReason;
@@ -57,8 +58,8 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
                 Ok(Some(change)) => apply(ctx, change),
                 Ok(None) => {}
                 Err(e) => {
-                    let dropped = ctx.sessions.distrust_cache();
-                    log::warn!("db-listen: connection lost: {e}; sessions are read from the database until it is back (dropped {dropped} cached)");
+                    let cached = ctx.sessions.distrust_cache();
+                    log::warn!("db-listen: connection lost: {e}; sessions are checked in the database until it is back ({cached} cached ones only serve while it does not answer)");
                     break;
                 }
             }
@@ -70,8 +71,8 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
             }
         }
         listener = connect(ctx);
-        ctx.sessions.trust_cache();
-        log::warn!("db-listen: listening again; sessions are cached again");
+        let dropped = ctx.sessions.trust_cache();
+        log::warn!("db-listen: listening again; dropped the session cache ({dropped} sessions), sessions are cached again");
         ctx.hub.modules_changed();
         ctx.hub.republish();
         // What other processes published while this one was not listening.
