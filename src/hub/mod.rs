@@ -13,6 +13,7 @@ pub mod keys;
 mod origin;
 mod outbox;
 mod outbox_codec;
+mod outbox_cursor;
 mod peers;
 mod registrations;
 mod registry;
@@ -22,6 +23,7 @@ mod templates;
 mod token_ttl;
 
 pub use events::Event;
+pub use outbox_cursor::OutboxCursor;
 pub use registry::RunningModule;
 pub use replay::WINDOW as REPLAY_WINDOW;
 

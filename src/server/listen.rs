@@ -16,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::db::cluster;
 use crate::db::notify::{Change, Listener};
 use crate::db::users;
-use crate::hub::Event;
+use crate::hub::{Event, OutboxCursor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ const OUTBOX_KEEP_SECONDS: i64 = 300;
 /// every change committed after this returns is heard.
 pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
     let mut listener = Listener::connect(&ctx.config.pg, &ctx.process)?;
-    let seen = cluster::last_event(listener.client())?;
+    let seen = OutboxCursor::after(cluster::last_event(listener.client())?);
     ctx.sessions.forget_all();
     // Before the first module can connect: a crashed predecessor's
     // modules must not be `already_running` when they come back.
@@ -48,13 +48,17 @@ pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
         .map_err(StartError::io("db-listen thread"))
 }
 
-/// `seen`: the last outbox event read.
-fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
+/// `seen`: how far the outbox has been read.
+fn run(ctx: &Ctx, mut listener: Listener, mut seen: OutboxCursor) {
+    // A hole in the outbox's ids is open: read again at the next check.
+    let mut hole = false;
     loop {
         let mut checked_at = Instant::now();
         loop {
             match listener.next(CHECK_EVERY) {
-                Ok(Some(Change::HubEvent { .. })) => read_outbox(ctx, &mut listener, &mut seen),
+                Ok(Some(Change::HubEvent { .. })) => {
+                    hole = read_outbox(ctx, &mut listener, &mut seen);
+                }
                 Ok(Some(change)) => apply(ctx, change),
                 Ok(None) => {}
                 Err(e) => {
@@ -64,8 +68,11 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
                 }
             }
             if checked_at.elapsed() >= CHECK_EVERY {
+                if hole {
+                    hole = read_outbox(ctx, &mut listener, &mut seen);
+                }
                 reap(ctx, &mut listener);
-                heartbeat(ctx, &mut listener, seen);
+                heartbeat(ctx, &mut listener, seen.seen_up_to());
                 ctx.hub.resync_if_needed();
                 checked_at = Instant::now();
             }
@@ -76,24 +83,30 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: i64) {
         ctx.hub.modules_changed();
         ctx.hub.republish();
         // What other processes published while this one was not listening.
-        read_outbox(ctx, &mut listener, &mut seen);
+        hole = read_outbox(ctx, &mut listener, &mut seen);
     }
 }
 
-/// Delivers every outbox event after `seen`, oldest first.
-fn read_outbox(ctx: &Ctx, listener: &mut Listener, seen: &mut i64) {
+/// Delivers every outbox event not delivered yet, oldest first; `true`
+/// while a hole in the ids is waited for (see `hub::OutboxCursor`).
+fn read_outbox(ctx: &Ctx, listener: &mut Listener, seen: &mut OutboxCursor) -> bool {
+    let mut after = seen.read_from();
     loop {
-        let rows = match cluster::events_after(listener.client(), *seen, OUTBOX_BATCH) {
+        let rows = match cluster::events_after(listener.client(), after, OUTBOX_BATCH) {
             Ok(rows) => rows,
-            Err(e) => return log::warn!("db-listen: hub events not read: {e}"),
+            Err(e) => {
+                log::warn!("db-listen: hub events not read: {e}");
+                return true;
+            }
         };
         let full = rows.len() as i64 == OUTBOX_BATCH;
         if let Some(last) = rows.last() {
-            *seen = last.id;
+            after = last.id;
         }
-        ctx.hub.deliver_published(rows);
+        let new: Vec<_> = rows.into_iter().filter(|r| seen.take(r.id)).collect();
+        ctx.hub.deliver_published(new);
         if !full {
-            return;
+            return seen.settle(Instant::now());
         }
     }
 }

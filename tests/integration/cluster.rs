@@ -299,3 +299,67 @@ fn a_module_that_left_while_the_database_was_away_is_not_left_listed() {
     assert_eq!(listed(&server, &token)["ListServ"]["port"], 8002);
     drop(again);
 }
+
+/// Many message_module at once from one process to a module on another:
+/// the outbox's ids are taken in one order and committed in another, and
+/// the reader must still deliver each exactly once.
+#[test]
+fn concurrent_messages_across_processes_all_arrive_once() {
+    const SENDERS: usize = 16;
+    const EACH: usize = 50;
+    let [a, b] = <[Server; 2]>::try_from(processes(2)).ok().expect("two");
+    let mut answerer = raw(&b, "SocialServ");
+    start_module(&mut answerer, "SocialServ", 8002);
+    let mut asker = raw(&a, "ListServ");
+    start_module(&mut asker, "ListServ", 8001);
+    // A knows SocialServ runs on B once the first message gets through.
+    assert!(wait_until(T, || {
+        send(
+            &mut asker,
+            "ListServ",
+            json!({"type": "message_module", "to": "SocialServ"}),
+        );
+        answerer
+            .recv(Duration::from_millis(500))
+            .ok()
+            .flatten()
+            .is_some()
+    }));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let mut conn = raw(&a, "ListServ");
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|n| {
+                        let message = json!({"type": "message_module", "to": "SocialServ", "n": n});
+                        send(&mut conn, "ListServ", message)
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let mut sent: Vec<String> = senders
+        .into_iter()
+        .flat_map(|t| t.join().expect("sender"))
+        .collect();
+    let mut heard = Vec::new();
+    while heard.len() < sent.len() {
+        match answerer.recv(T) {
+            Ok(Some(text)) => {
+                let v = parse(&text);
+                if v["type"] == "message_module" {
+                    heard.push(v["resolve_id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            _ => break,
+        }
+    }
+    sent.sort();
+    heard.sort();
+    assert_eq!(
+        (heard.len(), sent.len()),
+        (sent.len(), SENDERS * EACH),
+        "every message once"
+    );
+    assert_eq!(heard, sent);
+}
