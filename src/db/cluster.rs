@@ -45,7 +45,8 @@ pub fn declare_alive(c: &mut impl GenericClient, process: &Process) -> Result<()
             &process.started_at,
         ],
     )?;
-    Ok(())
+    // The others learn at once that they are no longer alone.
+    changed(c, process.id)
 }
 
 /// A module whose entry went with its process.
@@ -250,6 +251,30 @@ pub fn first_use(
         &[&module, &resolve_id, &now],
     )?;
     Ok(n == 1)
+}
+
+/// Records `(module, resolve_id, seen_at)` rows at once (what a process
+/// that is alone accepted, written behind its back); returns how many
+/// were new.
+pub fn record_replays(
+    c: &mut impl GenericClient,
+    rows: &[(String, String, i64)],
+) -> Result<u64, DbError> {
+    let modules: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let seen: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    Ok(c.execute(
+        "INSERT INTO hub_replay (module, resolve_id, seen_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+         ON CONFLICT DO NOTHING",
+        &[&modules, &ids, &seen],
+    )?)
+}
+
+/// How many processes are alive (each has its row).
+pub fn process_count(c: &mut impl GenericClient) -> Result<i64, DbError> {
+    Ok(c.query_one("SELECT count(*) FROM platform_processes", &[])?
+        .try_get(0)?)
 }
 
 /// Forgets the ids recorded before `before`.

@@ -2,6 +2,14 @@
 //! the running modules (`running_modules`, one name once across all) and
 //! the `resolve_id`s used in the last hour (`hub_replay`).
 //!
+//! A process that is alone on its database (the usual case) checks
+//! `resolve_id`s in its own memory only and writes them to `hub_replay` in
+//! batches behind its back (`replay-writer`), so that a signed message
+//! costs no database round trip; once another process is seen (its start
+//! is announced), every check asks the table first. A process that starts
+//! beside others finds there what was accepted before, up to the last
+//! batch (20 ms).
+//!
 //! Each process keeps its own registry and replay memory too: the registry
 //! knows which of its connections owns an entry, and both keep working,
 //! for this process alone, while PostgreSQL is away (logged; the entries
@@ -13,9 +21,19 @@ use crate::clock::unix_now;
 use crate::db::cluster::{self, Claim, Entry};
 use crate::db::Db;
 use crate::lock::lock;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Ids waiting for the replay writer; beyond, checks ask the table.
+const REPLAY_QUEUE: usize = 10_000;
+/// How long the writer gathers ids into one statement, and how many.
+const REPLAY_BATCH_WAIT: Duration = Duration::from_millis(20);
+const REPLAY_BATCH_MAX: usize = 1_000;
+
+/// An accepted `resolve_id`: module, id, Unix seconds.
+type Replayed = (String, String, i64);
 
 /// The database and this process's id in `platform_processes`.
 pub struct Shared {
@@ -31,6 +49,10 @@ pub struct Shared {
     /// A write of this process's entries failed: the table may differ from
     /// the registry until [`Hub::resync`] writes it again.
     unsynced: AtomicBool,
+    /// No other process is alive: replay checks stay in memory.
+    alone: AtomicBool,
+    /// To the `replay-writer` thread; `None` if it could not start.
+    replays: Option<Sender<Replayed>>,
 }
 
 #[derive(Default)]
@@ -41,13 +63,27 @@ struct Listed {
 }
 
 impl Shared {
+    /// Queues an accepted id for the writer; `false` if it cannot take it
+    /// (then the caller checks and records it in the table itself).
+    fn record_later(&self, origin: &str, resolve_id: &str, now: i64) -> bool {
+        let Some(replays) = &self.replays else {
+            return false;
+        };
+        match replays.try_send((origin.to_owned(), resolve_id.to_owned(), now)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
     pub fn new(db: Arc<Db>, process: i32, outbox_key: [u8; 32]) -> Shared {
         Shared {
-            db,
+            db: db.clone(),
             process,
             outbox_key,
             list: Mutex::new(Listed::default()),
             unsynced: AtomicBool::new(false),
+            alone: AtomicBool::new(false),
+            replays: start_replay_writer(db),
         }
     }
 
@@ -186,6 +222,9 @@ impl Hub {
             return true;
         };
         let now = unix_now();
+        if shared.alone.load(SeqCst) && shared.record_later(origin, resolve_id, now) {
+            return true;
+        }
         match shared
             .db
             .conn()
@@ -204,6 +243,24 @@ impl Hub {
     pub fn modules_changed(&self) {
         if let Some(shared) = &self.shared {
             shared.invalidate();
+        }
+    }
+
+    /// Process `process` announced itself or its modules: if it is another
+    /// one, this process is not alone (from this check on).
+    pub fn process_seen(&self, process: i32) {
+        if let Some(shared) = &self.shared {
+            if process != shared.process && shared.alone.swap(false, SeqCst) {
+                log::info!("another platform process is alive: replay checks ask the database");
+            }
+        }
+    }
+
+    /// How many processes are alive, as the heartbeat counted them
+    /// (`i64::MAX` when it cannot tell: others' starts may go unheard).
+    pub fn processes_alive(&self, count: i64) {
+        if let Some(shared) = &self.shared {
+            shared.alone.store(count <= 1, SeqCst);
         }
     }
 
@@ -272,4 +329,39 @@ fn owned_names(entries: &[(RunningModule, u64)]) -> Vec<(String, u64)> {
     let mut owned: Vec<(String, u64)> = entries.iter().map(|(m, o)| (m.name.clone(), *o)).collect();
     owned.sort();
     owned
+}
+
+/// Starts `replay-writer`, which writes queued ids to `hub_replay` in
+/// batches; `None` (checks then ask the table) if the thread cannot start.
+fn start_replay_writer(db: Arc<Db>) -> Option<Sender<Replayed>> {
+    let (tx, rx) = crossbeam_channel::bounded(REPLAY_QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name("replay-writer".into())
+        .spawn(move || write_replays(&db, &rx));
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            log::warn!("replay-writer not started ({e}): every replay check asks the database");
+            None
+        }
+    }
+}
+
+fn write_replays(db: &Db, rx: &Receiver<Replayed>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let until = Instant::now() + REPLAY_BATCH_WAIT;
+        while batch.len() < REPLAY_BATCH_MAX {
+            match rx.recv_deadline(until) {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let written = db
+            .conn()
+            .and_then(|mut c| cluster::record_replays(&mut *c, &batch));
+        if let Err(e) = written {
+            log::warn!("{} replay ids kept in this process only: {e}", batch.len());
+        }
+    }
 }

@@ -41,6 +41,7 @@ pub fn start(ctx: Arc<Ctx>) -> Result<(), StartError> {
     // Before the first module can connect: a crashed predecessor's
     // modules must not be `already_running` when they come back.
     reap(&ctx, &mut listener);
+    count_processes(&ctx, &mut listener);
     std::thread::Builder::new()
         .name("db-listen".into())
         .spawn(move || run(&ctx, listener, seen))
@@ -63,6 +64,8 @@ fn run(ctx: &Ctx, mut listener: Listener, mut seen: OutboxCursor) {
                 Ok(None) => {}
                 Err(e) => {
                     let cached = ctx.sessions.distrust_cache();
+                    // Another process's start would go unheard too.
+                    ctx.hub.processes_alive(i64::MAX);
                     log::warn!("db-listen: connection lost: {e}; sessions are checked in the database until it is back ({cached} cached ones only serve while it does not answer)");
                     break;
                 }
@@ -118,6 +121,16 @@ fn heartbeat(ctx: &Ctx, listener: &mut Listener, seen: i64) {
     let before = now - OUTBOX_KEEP_SECONDS;
     if let Err(e) = cluster::heartbeat(listener.client(), ctx.process.id, seen, now, before) {
         log::warn!("db-listen: heartbeat not written: {e}");
+    }
+    count_processes(ctx, listener);
+}
+
+/// Tells the hub whether this process is alone (the others' starts are
+/// announced at once; this notices that they are gone).
+fn count_processes(ctx: &Ctx, listener: &mut Listener) {
+    match cluster::process_count(listener.client()) {
+        Ok(count) => ctx.hub.processes_alive(count),
+        Err(e) => log::warn!("db-listen: processes not counted: {e}"),
     }
 }
 
@@ -204,7 +217,10 @@ fn apply(ctx: &Ctx, change: Change) {
                 .broadcast_here(Event::UserSessionsRevoked { user_id });
         }
         Change::RoleChanged { user_id } => role_changed(ctx, user_id),
-        Change::ModulesChanged { .. } => ctx.hub.modules_changed(),
+        Change::ModulesChanged { process } => {
+            ctx.hub.process_seen(process);
+            ctx.hub.modules_changed();
+        }
         Change::SessionGone { token_hash, .. } => ctx.sessions.forget(&token_hash),
         Change::UserChanged { user_id } => ctx.sessions.forget_user(user_id),
         // Read from the outbox by `run`, which knows how far it has read.

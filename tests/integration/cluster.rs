@@ -363,3 +363,59 @@ fn concurrent_messages_across_processes_all_arrive_once() {
     );
     assert_eq!(heard, sent);
 }
+
+/// A process alone checks replays in memory and writes them behind its
+/// back; a process that starts later still refuses what the first one
+/// accepted before it came, and the first asks the table as soon as it
+/// hears of the second.
+#[test]
+fn replays_are_shared_with_a_process_that_starts_later() {
+    let db = TestDb::new();
+    let [a] = <[Server; 1]>::try_from(processes_on(&db, 1))
+        .ok()
+        .expect("one");
+    let message = json!({"type": "get_running_modules"});
+    let envelope =
+        || signer("ListServ").envelope(message.as_object().cloned().unwrap_or_default(), &uuid4());
+    let before = envelope();
+    let mut on_a = raw(&a, "ListServ");
+    assert_eq!(
+        exchange(&mut on_a, before.clone(), None)["type"],
+        "get_running_modules_response"
+    );
+    assert!(
+        wait_until(T, || a.log().contains("replay checks ask the database")
+            || {
+                let mut sql = db.client();
+                let n: i64 = sql
+                    .query_one("SELECT count(*) FROM hub_replay", &[])
+                    .unwrap()
+                    .get(0);
+                n >= 1
+            }),
+        "written behind its back"
+    );
+    let config = merged(
+        json!({"verify_keys": vectors()["verify_keys_json"],
+               "cookie_secret": "one-secret-for-every-process"}),
+        json!({}),
+    );
+    let b = Setup::new(Some(&db), config).start(&[]);
+    let mut on_b = raw(&b, "ListServ");
+    assert_eq!(
+        exchange(&mut on_b, before, None)["type"],
+        "signature_verification_error",
+        "accepted by A before B started"
+    );
+    a.wait_for_log(T, |log| log.contains("replay checks ask the database"));
+    let on_b_first = envelope();
+    assert_eq!(
+        exchange(&mut on_b, on_b_first.clone(), None)["type"],
+        "get_running_modules_response"
+    );
+    assert_eq!(
+        exchange(&mut on_a, on_b_first, None)["type"],
+        "signature_verification_error",
+        "accepted by B, refused by A"
+    );
+}
