@@ -25,13 +25,15 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
     let barrier = Arc::new(Barrier::new(pairs + 1));
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let (mut askers, mut answerers) = (Vec::new(), Vec::new());
-    for (i, (conn, signer)) in conns.into_iter().enumerate() {
-        if i % 2 == 1 {
-            let stop = stop.clone();
-            answerers.push(std::thread::spawn(move || answer(conn, signer, &stop)));
-            continue;
-        }
+    let (even, odd): (Vec<_>, Vec<_>) =
+        conns.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    for (_, (conn, signer)) in odd {
+        let stop = stop.clone();
+        answerers.push(std::thread::spawn(move || answer(conn, signer, &stop)));
+    }
+    for (i, (mut conn, signer)) in even {
         let to = c.seeds[i + 1].0.clone();
+        warm_up(&mut conn, &signer, &to)?;
         let (barrier, latencies) = (barrier.clone(), latencies.clone());
         askers.push(std::thread::spawn(move || -> Res<()> {
             barrier.wait();
@@ -62,6 +64,23 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
         ms(*lat.last().unwrap_or(&Duration::ZERO))
     );
     Ok(())
+}
+
+/// Asks until `to` answers: A learns of B's registration through the
+/// database, so its first `message_module` may still find `to` offline.
+fn warm_up(conn: &mut Connection, signer: &Signer, to: &str) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = json!({"type": "message_module", "to": to, "question": "ready?"});
+        let reply = request(conn, signer, msg)?;
+        if reply["success"] != false {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("message_module to {to}: {reply}").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Asks `to` one question after another for `length`; the round-trip times.
