@@ -5,10 +5,13 @@
 //! (module-protocol.md, "Requests and replies"), so the asker's `request`
 //! matches it like any reply. Each question therefore crosses the outbox
 //! twice: A writes it to `hub_events` for B, and B the answer for A.
+//! A question unanswered within two seconds is counted, not waited for, so
+//! that a lost event shows in the figures instead of stopping the run.
 
-use super::{common, connect, ms, percentile, request, Res};
+use super::{common, connect, ms, percentile, Res};
 use serde_json::{json, Value};
-use sse_platform::module_client::{Connection, Signer};
+use sse_platform::module_client::{uuid4, Connection, Signer};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +26,7 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
     let conns: Vec<_> = (0..pairs * 2).map(|i| connect(&c, i)).collect::<Res<_>>()?;
     let stop = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(pairs + 1));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let latencies = Arc::new(Mutex::new(Asked::default()));
     let (mut askers, mut answerers) = (Vec::new(), Vec::new());
     let (even, odd): (Vec<_>, Vec<_>) =
         conns.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
@@ -38,7 +41,10 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
         askers.push(std::thread::spawn(move || -> Res<()> {
             barrier.wait();
             let mine = ask(conn, signer, &to, Duration::from_secs(seconds))?;
-            latencies.lock().map_err(|_| "poisoned")?.extend(mine);
+            let mut all = latencies.lock().map_err(|_| "poisoned")?;
+            all.answered.extend(mine.answered);
+            all.unanswered += mine.unanswered;
+            all.late += mine.late;
             Ok(())
         }));
     }
@@ -53,7 +59,8 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
         t.join().map_err(|_| "answerer panicked")??;
     }
     asked?;
-    let mut lat = latencies.lock().map_err(|_| "poisoned")?.clone();
+    let all = std::mem::take(&mut *latencies.lock().map_err(|_| "poisoned")?);
+    let mut lat = all.answered;
     lat.sort();
     println!(
         "message: {pairs} pairs across two processes, {} round trips in {elapsed:.1} s = {:.0}/s; p50 {} p99 {} max {}",
@@ -63,6 +70,12 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
         ms(percentile(&lat, 0.99)),
         ms(*lat.last().unwrap_or(&Duration::ZERO))
     );
+    println!(
+        "message: {} questions unanswered within {} s ({} of them answered later)",
+        all.unanswered,
+        UNANSWERED.as_secs(),
+        all.late
+    );
     Ok(())
 }
 
@@ -70,37 +83,72 @@ pub fn run(args: &mut pico_args::Arguments) -> Res<()> {
 /// database, so its first `message_module` may still find `to` offline.
 fn warm_up(conn: &mut Connection, signer: &Signer, to: &str) -> Res<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let msg = json!({"type": "message_module", "to": to, "question": "ready?"});
-        let reply = request(conn, signer, msg)?;
-        if reply["success"] != false {
-            return Ok(());
+    while Instant::now() < deadline {
+        let id = uuid4();
+        let question = json!({"type": "message_module", "to": to, "question": "ready?"});
+        let inner = question.as_object().cloned().unwrap_or_default();
+        conn.send(signer.envelope(inner, &id), Duration::from_secs(30))?;
+        let asked = Instant::now();
+        while let Some(text) = conn.recv(UNANSWERED.saturating_sub(asked.elapsed()))? {
+            let v: Value = serde_json::from_str(&text)?;
+            if v["resolve_id"] == id.as_str() {
+                if v["success"] != false {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                break;
+            }
         }
-        if Instant::now() > deadline {
-            return Err(format!("message_module to {to}: {reply}").into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    Err(format!("{to} never answered a message_module").into())
 }
 
-/// Asks `to` one question after another for `length`; the round-trip times.
-fn ask(mut conn: Connection, signer: Signer, to: &str, length: Duration) -> Res<Vec<Duration>> {
+/// What one asker saw: the round trips answered, the questions that had
+/// no answer within `UNANSWERED`, and answers that came after that.
+#[derive(Default)]
+struct Asked {
+    answered: Vec<Duration>,
+    unanswered: usize,
+    late: usize,
+}
+
+/// A question still unanswered after this is counted and the next asked;
+/// the platform's outbox answers in milliseconds or not at all.
+const UNANSWERED: Duration = Duration::from_secs(2);
+
+/// Asks `to` one question after another for `length`.
+fn ask(mut conn: Connection, signer: Signer, to: &str, length: Duration) -> Res<Asked> {
     let end = Instant::now() + length;
-    let mut mine = Vec::new();
+    let (mut asked, mut given_up) = (Asked::default(), HashSet::new());
     while Instant::now() < end {
-        let t = Instant::now();
-        let reply = request(
-            &mut conn,
-            &signer,
-            json!({"type": "message_module", "to": to, "question": mine.len()}),
-        )?;
-        if reply["type"] != "message_module_response" || reply["success"] == false {
-            return Err(format!("message_module to {to}: {reply}").into());
+        let (t, id) = (Instant::now(), uuid4());
+        let question = json!({"type": "message_module", "to": to, "question": id});
+        let inner = question.as_object().cloned().unwrap_or_default();
+        conn.send(signer.envelope(inner, &id), Duration::from_secs(30))?;
+        loop {
+            let left = UNANSWERED.saturating_sub(t.elapsed());
+            let Some(text) = conn.recv(left)? else {
+                asked.unanswered += 1;
+                given_up.insert(id);
+                break;
+            };
+            let v: Value = serde_json::from_str(&text)?;
+            let Some(rid) = v["resolve_id"].as_str() else {
+                continue;
+            };
+            if given_up.remove(rid) {
+                asked.late += 1;
+            } else if rid == id {
+                if v["type"] != "message_module_response" || v["success"] == false {
+                    return Err(format!("message_module to {to}: {v}").into());
+                }
+                asked.answered.push(t.elapsed());
+                break;
+            }
         }
-        mine.push(t.elapsed());
     }
     conn.close();
-    Ok(mine)
+    Ok(asked)
 }
 
 /// Answers every `message_module` until `stop`.
