@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 #[path = "support/procfs.rs"]
 mod procfs;
 use procfs::{children_cpu_seconds, cpu_seconds, percentile, raise_fd_limit, rss_kib};
+#[path = "bench/machine.rs"]
+mod machine;
 #[path = "bench/message.rs"]
 mod message;
 #[path = "bench/revocation.rs"]
@@ -64,8 +66,8 @@ fn run() -> Res<()> {
         Some("roundtrip") => roundtrip(&mut args),
         Some("broadcast") => broadcast(&mut args),
         Some("idle") => idle(&mut args),
-        Some("hash-time") => hash_time(&mut args),
-        Some("switch-cost") => switch_cost(),
+        Some("hash-time") => machine::hash_time(&mut args),
+        Some("switch-cost") => machine::switch_cost(),
         Some("session-end") => session_end::run(&mut args),
         Some("message") => message::run(&mut args),
         Some("revocation") => revocation::run(&mut args),
@@ -377,57 +379,6 @@ fn idle(args: &mut pico_args::Arguments) -> Res<()> {
         "idle: {} authenticated module connections: server RSS {before} KiB -> {after} KiB = {:.1} KiB per connection",
         c.modules,
         (after.saturating_sub(before)) as f64 / c.modules as f64
-    );
-    Ok(())
-}
-
-fn hash_time(args: &mut pico_args::Arguments) -> Res<()> {
-    let cost: u32 = args.value_from_str("--cost")?;
-    let rounds = 10;
-    let start = Instant::now();
-    for _ in 0..rounds {
-        bcrypt::hash("benchmark password", cost)?;
-    }
-    let one = start.elapsed() / rounds;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "hash-time: bcrypt cost {cost}: {} per hash; bound {cores} cores / hash = {:.1} logins/s",
-        ms(one),
-        cores as f64 / one.as_secs_f64()
-    );
-    Ok(())
-}
-
-/// A request through the platform crosses threads four times, so on a VM
-/// whose cost per wake-up drifts (the host's doing), CPU per request drifts
-/// with it. This measures that cost alone, to read the other figures by.
-fn switch_cost() -> Res<()> {
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
-    const ROUNDS: u32 = 50_000;
-    let (mut near, mut far) = UnixStream::pair()?;
-    let echo = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut byte = [0u8; 1];
-        for _ in 0..ROUNDS {
-            far.read_exact(&mut byte)?;
-            far.write_all(&byte)?;
-        }
-        Ok(())
-    });
-    let cpu0 = cpu_seconds(std::process::id())?;
-    let start = Instant::now();
-    let mut byte = [7u8; 1];
-    for _ in 0..ROUNDS {
-        near.write_all(&byte)?;
-        near.read_exact(&mut byte)?;
-    }
-    let wall = start.elapsed();
-    echo.join().map_err(|_| "echo thread panicked")??;
-    let cpu = cpu_seconds(std::process::id())? - cpu0;
-    println!(
-        "switch-cost: {ROUNDS} round trips between two threads: {:.1} µs CPU, {:.1} µs wall each",
-        cpu * 1e6 / f64::from(ROUNDS),
-        wall.as_secs_f64() * 1e6 / f64::from(ROUNDS)
     );
     Ok(())
 }
