@@ -12,6 +12,13 @@
 //! sse_platform_bench broadcast --url ... --ca ... --seeds ... --modules 100
 //!     --base https://127.0.0.1:8888 --user admin --password P --logins 50
 //!     time from each login's reply to the last module's receipt of user_login
+//!     (with --url2 wss://...: odd modules connect to that second process)
+//! sse_platform_bench message --url A --url2 B --ca ... --seeds ... --modules 2K --seconds 10
+//!     K pairs: a module on A sends message_module to one on B, which answers
+//!     (examples/bench/message.rs)
+//! sse_platform_bench revocation --base https://A --base2 https://B --ca cert.pem
+//!     --user U --password P --rounds 200
+//!     logout on A to B's first 401 on GET /me (examples/bench/revocation.rs)
 //! sse_platform_bench idle --url ... --ca ... --seeds ... --modules 1000 --pid PID
 //!     server RSS per idle, authenticated module connection
 //! sse_platform_bench hash-time --cost 12
@@ -34,6 +41,12 @@ use std::time::{Duration, Instant};
 #[path = "support/procfs.rs"]
 mod procfs;
 use procfs::{children_cpu_seconds, cpu_seconds, percentile, raise_fd_limit, rss_kib};
+#[path = "bench/machine.rs"]
+mod machine;
+#[path = "bench/message.rs"]
+mod message;
+#[path = "bench/revocation.rs"]
+mod revocation;
 #[path = "bench/session_end.rs"]
 mod session_end;
 
@@ -53,11 +66,13 @@ fn run() -> Res<()> {
         Some("roundtrip") => roundtrip(&mut args),
         Some("broadcast") => broadcast(&mut args),
         Some("idle") => idle(&mut args),
-        Some("hash-time") => hash_time(&mut args),
-        Some("switch-cost") => switch_cost(),
+        Some("hash-time") => machine::hash_time(&mut args),
+        Some("switch-cost") => machine::switch_cost(),
         Some("session-end") => session_end::run(&mut args),
+        Some("message") => message::run(&mut args),
+        Some("revocation") => revocation::run(&mut args),
         _ => Err(
-            "usage: sse_platform_bench keys|roundtrip|broadcast|idle|hash-time|switch-cost|session-end ... (see the source's header)"
+            "usage: sse_platform_bench keys|roundtrip|broadcast|idle|hash-time|switch-cost|session-end|message|revocation ... (see the source's header)"
                 .into(),
         ),
     }
@@ -89,6 +104,9 @@ fn keys(args: &mut pico_args::Arguments) -> Res<()> {
 
 struct Common {
     target: Target,
+    /// A second process on the same database (`--url2`): module `i`
+    /// connects to `target` when `i` is even, to this one when it is odd.
+    target2: Option<Target>,
     seeds: Vec<(String, String)>,
     modules: usize,
     pid: Option<u32>,
@@ -98,6 +116,7 @@ struct Common {
 
 fn common(args: &mut pico_args::Arguments) -> Res<Common> {
     let url: String = args.value_from_str("--url")?;
+    let url2: Option<String> = args.opt_value_from_str("--url2")?;
     let ca: Option<String> = args.opt_value_from_str("--ca")?;
     let seeds_path: String = args.value_from_str("--seeds")?;
     let seeds: HashMap<String, String> =
@@ -112,12 +131,18 @@ fn common(args: &mut pico_args::Arguments) -> Res<Common> {
     if modules > seeds.len() {
         return Err(format!("--modules {modules} but only {} seeds", seeds.len()).into());
     }
+    let target = Target {
+        url,
+        ca_pem: ca.map(std::fs::read).transpose()?,
+        timeout: Duration::from_secs(30),
+    };
+    let target2 = url2.map(|url| Target {
+        url,
+        ..target.clone()
+    });
     Ok(Common {
-        target: Target {
-            url,
-            ca_pem: ca.map(std::fs::read).transpose()?,
-            timeout: Duration::from_secs(30),
-        },
+        target,
+        target2,
         seeds,
         modules,
         pid: args.opt_value_from_str("--pid")?,
@@ -125,12 +150,22 @@ fn common(args: &mut pico_args::Arguments) -> Res<Common> {
     })
 }
 
+impl Common {
+    /// Where module `i` connects: with `--url2`, odd modules go there.
+    fn target_of(&self, i: usize) -> &Target {
+        match &self.target2 {
+            Some(second) if i % 2 == 1 => second,
+            _ => &self.target,
+        }
+    }
+}
+
 /// Connects module `i` and authenticates it with a signed module_start.
 fn connect(c: &Common, i: usize) -> Res<(Connection, Signer)> {
     let (name, seed) = &c.seeds[i];
     let signer = Signer::new(name, seed)?;
     let hello = json!({"type": "module_socket_connect", "module": name}).to_string();
-    let mut conn = Connection::open(&c.target, Some(&hello))?;
+    let mut conn = Connection::open(c.target_of(i), Some(&hello))?;
     let reply = request(
         &mut conn,
         &signer,
@@ -298,8 +333,9 @@ fn broadcast(args: &mut pico_args::Arguments) -> Res<()> {
     }
     delays.sort();
     println!(
-        "broadcast: {} modules, {logins} logins; login reply to last receipt: p50 {} p99 {} max {}",
+        "broadcast: {} modules on {} process(es), {logins} logins; login reply to last receipt: p50 {} p99 {} max {}",
         c.modules,
+        1 + usize::from(c.target2.is_some()),
         ms(percentile(&delays, 0.5)),
         ms(percentile(&delays, 0.99)),
         ms(*delays.last().unwrap_or(&Duration::ZERO))
@@ -308,14 +344,21 @@ fn broadcast(args: &mut pico_args::Arguments) -> Res<()> {
 }
 
 fn http_agent(c: &Common) -> Res<ureq::Agent> {
+    agent(c.target.ca_pem.as_deref(), true)
+}
+
+/// A keep-alive HTTP agent trusting `ca_pem`; with `status_as_error` false,
+/// a 4xx or 5xx is an answer to read rather than an error.
+fn agent(ca_pem: Option<&[u8]>, status_as_error: bool) -> Res<ureq::Agent> {
     use ureq::tls::{Certificate, RootCerts, TlsConfig};
     let mut tls = TlsConfig::builder();
-    if let Some(pem) = &c.target.ca_pem {
+    if let Some(pem) = ca_pem {
         let cert = Certificate::from_pem(pem)?.to_owned();
         tls = tls.root_certs(RootCerts::new_with_certs(&[cert]));
     }
     let config = ureq::Agent::config_builder()
         .tls_config(tls.build())
+        .http_status_as_error(status_as_error)
         .build();
     Ok(config.into())
 }
@@ -336,57 +379,6 @@ fn idle(args: &mut pico_args::Arguments) -> Res<()> {
         "idle: {} authenticated module connections: server RSS {before} KiB -> {after} KiB = {:.1} KiB per connection",
         c.modules,
         (after.saturating_sub(before)) as f64 / c.modules as f64
-    );
-    Ok(())
-}
-
-fn hash_time(args: &mut pico_args::Arguments) -> Res<()> {
-    let cost: u32 = args.value_from_str("--cost")?;
-    let rounds = 10;
-    let start = Instant::now();
-    for _ in 0..rounds {
-        bcrypt::hash("benchmark password", cost)?;
-    }
-    let one = start.elapsed() / rounds;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "hash-time: bcrypt cost {cost}: {} per hash; bound {cores} cores / hash = {:.1} logins/s",
-        ms(one),
-        cores as f64 / one.as_secs_f64()
-    );
-    Ok(())
-}
-
-/// A request through the platform crosses threads four times, so on a VM
-/// whose cost per wake-up drifts (the host's doing), CPU per request drifts
-/// with it. This measures that cost alone, to read the other figures by.
-fn switch_cost() -> Res<()> {
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
-    const ROUNDS: u32 = 50_000;
-    let (mut near, mut far) = UnixStream::pair()?;
-    let echo = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut byte = [0u8; 1];
-        for _ in 0..ROUNDS {
-            far.read_exact(&mut byte)?;
-            far.write_all(&byte)?;
-        }
-        Ok(())
-    });
-    let cpu0 = cpu_seconds(std::process::id())?;
-    let start = Instant::now();
-    let mut byte = [7u8; 1];
-    for _ in 0..ROUNDS {
-        near.write_all(&byte)?;
-        near.read_exact(&mut byte)?;
-    }
-    let wall = start.elapsed();
-    echo.join().map_err(|_| "echo thread panicked")??;
-    let cpu = cpu_seconds(std::process::id())? - cpu0;
-    println!(
-        "switch-cost: {ROUNDS} round trips between two threads: {:.1} µs CPU, {:.1} µs wall each",
-        cpu * 1e6 / f64::from(ROUNDS),
-        wall.as_secs_f64() * 1e6 / f64::from(ROUNDS)
     );
     Ok(())
 }
