@@ -239,35 +239,24 @@ pub fn is_running(c: &mut impl GenericClient, module: &str) -> Result<bool, DbEr
 }
 
 /// `true` the first time any process records `(module, resolve_id)`.
-pub fn first_use(
-    c: &mut impl GenericClient,
-    module: &str,
-    resolve_id: &str,
-    now: i64,
-) -> Result<bool, DbError> {
+pub fn first_use(c: &mut impl GenericClient, key: i64, now: i64) -> Result<bool, DbError> {
     let n = c.execute(
-        "INSERT INTO hub_replay (module, resolve_id, seen_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-        &[&module, &resolve_id, &now],
+        "INSERT INTO hub_replay (key, seen_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&key, &now],
     )?;
     Ok(n == 1)
 }
 
-/// Records `(module, resolve_id, seen_at)` rows at once (what a process
-/// that is alone accepted, written behind its back); returns how many
-/// were new.
-pub fn record_replays(
-    c: &mut impl GenericClient,
-    rows: &[(String, String, i64)],
-) -> Result<u64, DbError> {
-    let modules: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    let ids: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    let seen: Vec<i64> = rows.iter().map(|r| r.2).collect();
+/// Records `(key, seen_at)` rows at once (what a process that is alone
+/// accepted, written behind its back); returns how many were new.
+pub fn record_replays(c: &mut impl GenericClient, rows: &[(i64, i64)]) -> Result<u64, DbError> {
+    let keys: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let seen: Vec<i64> = rows.iter().map(|r| r.1).collect();
     Ok(c.execute(
-        "INSERT INTO hub_replay (module, resolve_id, seen_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+        "INSERT INTO hub_replay (key, seen_at)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[])
          ON CONFLICT DO NOTHING",
-        &[&modules, &ids, &seen],
+        &[&keys, &seen],
     )?)
 }
 

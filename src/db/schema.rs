@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../sql/012_email_verification.sql"),
     ),
     (13, "cluster", include_str!("../../sql/013_cluster.sql")),
+    (
+        14,
+        "replay_keys",
+        include_str!("../../sql/014_replay_keys.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serialises concurrent start-ups.

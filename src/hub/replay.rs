@@ -9,13 +9,26 @@
 //! window can be tested without waiting an hour.
 
 use crate::lock::lock;
-use std::collections::hash_map::DefaultHasher;
+use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const WINDOW: Duration = Duration::from_secs(3600);
+
+/// The id of `(origin, resolve_id)`, the same in every process and build
+/// (the shared table `hub_replay` is keyed by it): the first 8 bytes of a
+/// SHA-256 of both, as a signed integer for PostgreSQL.
+pub fn key(origin: &str, resolve_id: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(origin.as_bytes())
+        .chain_update([0u8])
+        .chain_update(resolve_id.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
 
 pub struct ReplayGuard {
     capacity: usize,
@@ -40,9 +53,7 @@ impl ReplayGuard {
     /// `true` the first time `(origin, resolve_id)` is seen in the window
     /// that ends at `now`.
     pub fn first_use(&self, origin: &str, resolve_id: &str, now: Instant) -> bool {
-        let mut h = DefaultHasher::new();
-        (origin, resolve_id).hash(&mut h);
-        let id = h.finish();
+        let id = key(origin, resolve_id);
         let mut s = lock(&self.state);
         while let Some(&(at, old)) = s.order.front() {
             let full = s.order.len() >= self.capacity;

@@ -32,8 +32,8 @@ const REPLAY_QUEUE: usize = 10_000;
 const REPLAY_BATCH_WAIT: Duration = Duration::from_millis(20);
 const REPLAY_BATCH_MAX: usize = 1_000;
 
-/// An accepted `resolve_id`: module, id, Unix seconds.
-type Replayed = (String, String, i64);
+/// An accepted `resolve_id`: its key (`replay::key`) and Unix seconds.
+type Replayed = (i64, i64);
 
 /// The database and this process's id in `platform_processes`.
 pub struct Shared {
@@ -65,11 +65,11 @@ struct Listed {
 impl Shared {
     /// Queues an accepted id for the writer; `false` if it cannot take it
     /// (then the caller checks and records it in the table itself).
-    fn record_later(&self, origin: &str, resolve_id: &str, now: i64) -> bool {
+    fn record_later(&self, key: i64, now: i64) -> bool {
         let Some(replays) = &self.replays else {
             return false;
         };
-        match replays.try_send((origin.to_owned(), resolve_id.to_owned(), now)) {
+        match replays.try_send((key, now)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
@@ -222,13 +222,14 @@ impl Hub {
             return true;
         };
         let now = unix_now();
-        if shared.alone.load(SeqCst) && shared.record_later(origin, resolve_id, now) {
+        let key = super::replay::key(origin, resolve_id) as i64;
+        if shared.alone.load(SeqCst) && shared.record_later(key, now) {
             return true;
         }
         match shared
             .db
             .conn()
-            .and_then(|mut c| cluster::first_use(&mut *c, origin, resolve_id, now))
+            .and_then(|mut c| cluster::first_use(&mut *c, key, now))
         {
             Ok(first) => first,
             Err(e) => {
