@@ -4,7 +4,7 @@
 //! and the modules end up connected.
 
 use crate::common;
-use crate::nginx::{free_port, Nginx};
+use crate::nginx::{free_port, local_site, Nginx};
 
 use common::hub::{options, T};
 use common::{merged, vectors, wait_until, Server, Setup, TestDb};
@@ -25,33 +25,12 @@ fn site(processes: &[u16], port: u16, http_port: u16, cert_dir: &Path) -> String
         .iter()
         .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=1s;\n"))
         .collect();
-    let replacements = [
-        (
-            "server 127.0.0.1:8888 max_fails=1 fail_timeout=1s;\n    server 127.0.0.1:8889 max_fails=1 fail_timeout=1s;\n",
-            upstream,
-        ),
-        ("listen 443 ssl;", format!("listen 127.0.0.1:{port} ssl;")),
-        ("listen [::]:443 ssl;", String::new()),
-        ("listen 80;", format!("listen 127.0.0.1:{http_port};")),
-        ("listen [::]:80;", String::new()),
-        (
-            "/etc/ssl/certs/platform.example.org.pem",
-            cert_dir.join("cert.pem").display().to_string(),
-        ),
-        (
-            "/etc/ssl/private/platform.example.org.key",
-            cert_dir.join("key.pem").display().to_string(),
-        ),
-    ];
-    let mut conf = CONF.to_owned();
-    for (from, to) in replacements {
-        assert!(
-            conf.contains(from),
-            "contrib/nginx-cluster.conf no longer has {from:?}"
-        );
-        conf = conf.replace(from, &to);
-    }
-    conf
+    let upstream = (
+        "server 127.0.0.1:8888 max_fails=1 fail_timeout=1s;\n    server 127.0.0.1:8889 max_fails=1 fail_timeout=1s;\n",
+        upstream,
+    );
+    let name = "contrib/nginx-cluster.conf";
+    local_site(CONF, name, upstream, port, http_port, cert_dir)
 }
 
 /// What the load saw: failures (with what failed) and the registrations

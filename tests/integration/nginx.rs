@@ -101,11 +101,34 @@ impl Drop for Nginx {
 
 /// contrib/nginx.conf with this test's ports, certificate and upstream.
 fn site(upstream: u16, port: u16, http_port: u16, cert_dir: &Path) -> String {
+    let upstream = (
+        "server 127.0.0.1:8888;",
+        format!("server 127.0.0.1:{upstream};"),
+    );
+    local_site(
+        CONF,
+        "contrib/nginx.conf",
+        upstream,
+        port,
+        http_port,
+        cert_dir,
+    )
+}
+
+/// `conf` (a file of contrib/, named `name`) listening on this test's
+/// loopback ports, with its certificate, and `upstream.0` replaced by
+/// `upstream.1`. Each replaced text must be there: a change to the file
+/// that the tests would no longer follow fails them.
+pub(crate) fn local_site(
+    conf: &str,
+    name: &str,
+    upstream: (&str, String),
+    port: u16,
+    http_port: u16,
+    cert_dir: &Path,
+) -> String {
     let replacements = [
-        (
-            "server 127.0.0.1:8888;",
-            format!("server 127.0.0.1:{upstream};"),
-        ),
+        upstream,
         ("listen 443 ssl;", format!("listen 127.0.0.1:{port} ssl;")),
         ("listen [::]:443 ssl;", String::new()),
         ("listen 80;", format!("listen 127.0.0.1:{http_port};")),
@@ -119,12 +142,9 @@ fn site(upstream: u16, port: u16, http_port: u16, cert_dir: &Path) -> String {
             cert_dir.join("key.pem").display().to_string(),
         ),
     ];
-    let mut conf = CONF.to_owned();
+    let mut conf = conf.to_owned();
     for (from, to) in replacements {
-        assert!(
-            conf.contains(from),
-            "contrib/nginx.conf no longer has {from:?}"
-        );
+        assert!(conf.contains(from), "{name} no longer has {from:?}");
         conf = conf.replace(from, &to);
     }
     conf
